@@ -1,0 +1,3 @@
+from localviyo.cli import main
+
+main(prog_name="localviyo")

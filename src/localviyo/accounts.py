@@ -1,0 +1,42 @@
+"""Accounts and their keys: what `serve` does on an empty store and what `localviyo keys` manages."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from localviyo.clock import Clock
+from localviyo.core.keys import FULL_ACCESS, generate_key, hash_key, label
+from localviyo.storage.base import Account, KeyRecord, Store
+
+DEFAULT_ACCOUNT = "default"
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_account_id() -> str:
+    """Six letters and digits, the shape of a Klaviyo account's public key (e.g. `Y6nRLr`)."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
+
+
+def ensure_account(store: Store, name: str, clock: Clock) -> Account:
+    return store.ensure_account(name, new_account_id, clock.time())
+
+
+def create_key(store: Store, clock: Clock, *, account: str = DEFAULT_ACCOUNT, scopes: tuple[str, ...]) -> str:
+    """A new key for `account` (created if needed); returns the key, which is not stored anywhere."""
+    owner = ensure_account(store, account, clock)
+    key = generate_key()
+    store.add_key(KeyRecord(hash_key(key), owner.id, label(key), scopes, clock.time()))
+    return key
+
+
+def first_run_key(store: Store, clock: Clock) -> str | None:
+    """On a store with no keys at all, a full-access key for the default account, so a new user can make
+    a request at once. None when keys exist."""
+    if store.list_keys():
+        return None
+    return create_key(store, clock, scopes=(FULL_ACCESS,))
+
+
+def revoke_key(store: Store, clock: Clock, key: str) -> bool:
+    return store.revoke_key(hash_key(key), clock.time())

@@ -1,0 +1,65 @@
+"""Handlers of the profile operations: parse the request, call the service, render the document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localviyo import jsonapi
+from localviyo.api.query import INCLUDE, additional_fields, csv_parameter, profile_fields
+from localviyo.api.request import Request, Response
+from localviyo.core.document import parse_create, parse_update
+from localviyo.core.profile import Profile
+from localviyo.service import ProfileService
+
+
+def _render(
+    request: Request,
+    profile: Profile,
+    *,
+    status: int = 200,
+    additional: list[str] | None = None,
+    fields: list[str] | None = None,
+    include: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    attributes = jsonapi.profile_attributes(profile, request.revision, additional or ())
+    if fields is not None:
+        attributes = jsonapi.select_fields(attributes, fields)
+    resource = jsonapi.profile_resource(
+        profile,
+        base_url=request.base_url,
+        revision=request.revision,
+        attributes=attributes,
+        relationship_data=include or request.revision.relationship_data,
+    )
+    return Response(status, jsonapi.encode({"data": resource, **(extra or {})}))
+
+
+def _write_options(request: Request) -> list[str]:
+    # Create and update responses take additional-fields[profile] from revision 2024-10-15 on.
+    return additional_fields(request) if request.revision.additional_fields_on_writes else []
+
+
+def create_profile(request: Request, service: ProfileService) -> Response:
+    changes = parse_create(request.json(), request.revision, service.rules)
+    additional = _write_options(request)
+    profile = service.create_profile(request.account_id, changes)
+    return _render(request, profile, status=201, additional=additional)
+
+
+def get_profile(request: Request, service: ProfileService) -> Response:
+    fields = profile_fields(request)
+    additional = additional_fields(request)
+    include = csv_parameter(request, "include", INCLUDE)
+    profile = service.get_profile(request.account_id, request.path_params["id"])
+    # Lists and segments are not modelled: an `include` yields empty relationship data.
+    extra: dict[str, Any] = {"included": []} if include else {}
+    return _render(request, profile, additional=additional, fields=fields, include=bool(include), extra=extra)
+
+
+def update_profile(request: Request, service: ProfileService) -> Response:
+    profile_id = request.path_params["id"]
+    changes = parse_update(request.json(), profile_id, request.revision, service.rules)
+    additional = _write_options(request)
+    profile = service.update_profile(request.account_id, profile_id, changes)
+    return _render(request, profile, additional=additional)

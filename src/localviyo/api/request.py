@@ -1,0 +1,62 @@
+"""What a handler sees of a request, and what it gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+
+from localviyo.errors import Invalid, ParseError, UnsupportedMediaType
+from localviyo.revisions import DEFAULT, Revision
+
+JSON_TYPES = frozenset({"application/json", "application/vnd.api+json"})
+MAX_QUERY_PARAMETERS = 100
+
+_decode = msgspec.json.Decoder().decode
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    query_string: str
+    headers: dict[str, str]
+    body: bytes
+    base_url: str
+    path_params: dict[str, str] = field(default_factory=dict)
+    revision: Revision = DEFAULT
+    account_id: str = ""
+    _query: dict[str, str] | None = None
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters; a repeated name keeps its last value."""
+        if self._query is None:
+            try:
+                pairs = parse_qsl(self.query_string, keep_blank_values=True, max_num_fields=MAX_QUERY_PARAMETERS)
+            except ValueError:
+                raise Invalid(
+                    f"Too many query parameters: at most {MAX_QUERY_PARAMETERS} are accepted.", parameter="query"
+                ) from None
+            self._query = dict(pairs)
+        return self._query
+
+    def json(self) -> Any:
+        media_type = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if self.body.strip() == b"":
+            return None
+        if media_type not in JSON_TYPES:
+            raise UnsupportedMediaType(media_type)
+        try:
+            return _decode(self.body)
+        except msgspec.DecodeError as error:
+            raise ParseError(f"JSON parse error - {error}", pointer="/data/") from None
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,141 @@
+"""`localviyo serve | migrate | keys create/list/revoke` — thin over create_app and the store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from localviyo import accounts
+from localviyo.clock import SystemClock, utc
+from localviyo.core.keys import FULL_ACCESS, parse_scopes
+from localviyo.settings import SETTINGS, Settings
+from localviyo.storage import Store, open_store
+
+
+def _setting_options(names: tuple[str, ...] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for setting in reversed(SETTINGS):
+            if names is not None and setting.name not in names:
+                continue
+            kind: Any = click.Choice(setting.choices) if setting.choices else None
+            command = click.option(
+                setting.flag,
+                setting.name,
+                type=kind,
+                default=None,
+                help=f"{setting.help} [env {setting.env}; default {setting.default}]",
+            )(command)
+        return command
+
+    return decorate
+
+
+def _settings(**flags: Any) -> Settings:
+    parsed = {}
+    for setting in SETTINGS:
+        value = flags.get(setting.name)
+        parsed[setting.name] = None if value is None else setting.parse(str(value))
+    try:
+        return Settings.from_env(os.environ, **parsed)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _store(settings: Settings) -> Store:
+    store = open_store(settings.database_url, external_id_unique=settings.external_id_unique)
+    store.migrate()
+    return store
+
+
+@click.group()
+@click.version_option(package_name="localviyo")
+def main() -> None:
+    """localviyo: Klaviyo's Profiles API, self-hosted."""
+
+
+@main.command()
+@_setting_options()
+def serve(**flags: Any) -> None:
+    """Run the server (SQLite by default, in ./localviyo-data/)."""
+    import uvicorn
+
+    from localviyo.app import create_app
+
+    settings = _settings(**flags)
+    clock = SystemClock()
+    store = _store(settings)
+    key = accounts.first_run_key(store, clock)
+    if key is not None:
+        click.echo(f'localviyo: new store; created account "{accounts.DEFAULT_ACCOUNT}" with a full-access API key:')
+        click.echo(key)
+    app = create_app(settings, store=store, clock=clock)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        lifespan="on",
+    )
+
+
+@main.command()
+@_setting_options(("database_url",))
+def migrate(**flags: Any) -> None:
+    """Apply pending schema migrations and exit."""
+    settings = _settings(**flags)
+    store = open_store(settings.database_url)
+    applied = store.migrate()
+    click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke private API keys."""
+
+
+@keys.command("create")
+@_setting_options(("database_url",))
+@click.option("--account", default=accounts.DEFAULT_ACCOUNT, show_default=True, help="Account the key belongs to.")
+@click.option("--scopes", default=None, help="Comma-separated, e.g. profiles:read,profiles:write.")
+@click.option("--full-access", is_flag=True, help="Every scope (the default when --scopes is not given).")
+def keys_create(account: str, scopes: str | None, full_access: bool, **flags: Any) -> None:
+    """Create a key and print it on a line of its own (it is stored only as a hash)."""
+    if scopes and full_access:
+        raise click.UsageError("give --scopes or --full-access, not both")
+    try:
+        granted = parse_scopes(scopes) if scopes else (FULL_ACCESS,)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    store = _store(_settings(**flags))
+    click.echo(accounts.create_key(store, SystemClock(), account=account, scopes=granted))
+
+
+@keys.command("list")
+@_setting_options(("database_url",))
+def keys_list(**flags: Any) -> None:
+    """List keys: label, account, scopes, created, revoked."""
+    store = _store(_settings(**flags))
+    names = {account.id: account.name for account in store.list_accounts()}
+    for record in store.list_keys():
+        scopes = "full-access" if record.scopes == (FULL_ACCESS,) else ",".join(record.scopes)
+        revoked = f"revoked {utc(record.revoked).isoformat()}" if record.revoked else "active"
+        created = utc(record.created).isoformat()
+        click.echo(f"{record.label}\t{names.get(record.account_id, '?')}\t{scopes}\t{created}\t{revoked}")
+
+
+@keys.command("revoke")
+@_setting_options(("database_url",))
+@click.argument("key")
+def keys_revoke(key: str, **flags: Any) -> None:
+    """Revoke KEY; a running server refuses it from its next request on."""
+    store = _store(_settings(**flags))
+    if not accounts.revoke_key(store, SystemClock(), key):
+        raise click.ClickException("no such active key")
+    click.echo("revoked")
+
+
+__all__ = ["main"]

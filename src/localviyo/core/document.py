@@ -1,0 +1,229 @@
+"""Reading a profile request document into `Changes`, with Klaviyo's error for every problem found.
+
+Validation collects every problem in the document and raises them together, each pointing at its place
+(`/data/attributes/email`), as Klaviyo's mobile SDKs decode `source.pointer` to learn which field to
+drop.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
+
+from localviyo.core.profile import LOCATION_KEYS, STRING_ATTRIBUTES
+from localviyo.errors import APIError, Conflict, Errors, Invalid, InvalidAttribute
+from localviyo.revisions import Revision
+
+INVALID_PAYLOAD = "The payload provided in the request is invalid."
+REQUIRED = "This field is required."
+NOT_A_STRING = "Not a valid string."
+NOT_A_NUMBER = "A valid number is required."
+NOT_AN_OBJECT = 'Expected a dictionary of items but got type "{type}".'
+INVALID_EMAIL = "Invalid email address"
+INVALID_PHONE = "Invalid phone number format (Example of a valid format: +12345678901)"
+INVALID_UNSET = "Unset must be a string or an array of strings (the property keys to unset)."
+NO_IDENTIFIER = "One or more identifiers is required"
+MISSING_ID = "The resource identifier object must contain an 'id' member"
+WRONG_TYPE = (
+    "The resource object's type ({got}) is not the type that constitute the collection represented by "
+    "the endpoint ({expected})."
+)
+UNKNOWN_FIELD = "'{name}' is not a valid field for the resource '{resource}'."
+WRONG_ID = "The resource object's id ({got}) does not match url's lookup id ({expected})"
+
+EMAIL_MAX_LENGTH = 100
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+
+@dataclass(slots=True)
+class PatchProperties:
+    append: dict[str, Any] = field(default_factory=dict)
+    unappend: dict[str, Any] = field(default_factory=dict)
+    unset: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Changes:
+    """What a request asks to change: only keys present in the document appear."""
+
+    attributes: dict[str, str | None] = field(default_factory=dict)
+    clear_location: bool = False
+    location: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    patch: PatchProperties = field(default_factory=PatchProperties)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRules:
+    """The [INF] choices a deployment may change."""
+
+    mismatch_status: int = 409  # data.type / data.id not matching the endpoint: 409 (JSON:API) or 400
+
+
+def type_name(value: Any) -> str:
+    return {dict: "dict", list: "list", str: "str", bool: "bool", int: "int", float: "float"}.get(
+        type(value), "NoneType"
+    )
+
+
+def valid_email(value: str) -> bool:
+    return len(value) <= EMAIL_MAX_LENGTH and _EMAIL.match(value) is not None
+
+
+def valid_phone(value: str) -> bool:
+    if _E164.match(value) is None:
+        return False
+    try:
+        return bool(phonenumbers.is_valid_number(phonenumbers.parse(value, None)))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def _raise(errors: list[APIError]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise Errors(errors)
+
+
+def _data(document: Any, rules: DocumentRules, expected_type: str = "profile") -> dict[str, Any]:
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, dict):
+        raise Invalid(INVALID_PAYLOAD, pointer="/data")
+    kind = data.get("type")
+    if kind is None:
+        raise Invalid(REQUIRED, pointer="/data/type")
+    if kind != expected_type:
+        cls = Conflict if rules.mismatch_status == 409 else Invalid
+        raise cls(WRONG_TYPE.format(got=kind, expected=expected_type), pointer="/data/type")
+    return data
+
+
+def _object(value: Any, pointer: str, errors: list[APIError]) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    errors.append(InvalidAttribute(NOT_AN_OBJECT.format(type=type_name(value)), pointer=pointer))
+    return None
+
+
+def _attributes(data: dict[str, Any], revision: Revision, allowed: frozenset[str]) -> Changes:
+    attributes = data.get("attributes")
+    if attributes is None:
+        raise Invalid(REQUIRED, pointer="/data/attributes")
+    if not isinstance(attributes, dict):
+        raise Invalid(NOT_AN_OBJECT.format(type=type_name(attributes)), pointer="/data/attributes")
+    changes = Changes()
+    errors: list[APIError] = []
+    known = _known_attributes(allowed, revision)
+    for name, value in attributes.items():
+        pointer = f"/data/attributes/{name}"
+        if name not in known:
+            detail = UNKNOWN_FIELD.format(name=name, resource="profile")
+            errors.append(InvalidAttribute(detail, pointer=pointer))
+        elif name in ("location", "properties"):
+            continue
+        elif value is not None and not isinstance(value, str):
+            errors.append(InvalidAttribute(NOT_A_STRING, pointer=pointer))
+        elif name == "email" and value is not None and not valid_email(value):
+            errors.append(InvalidAttribute(INVALID_EMAIL, pointer=pointer))
+        elif name == "phone_number" and value is not None and not valid_phone(value):
+            errors.append(InvalidAttribute(INVALID_PHONE, pointer=pointer))
+        else:
+            changes.attributes[name] = value
+    if "location" in attributes:
+        location = _object(attributes["location"], "/data/attributes/location", errors)
+        changes.clear_location = attributes["location"] is None
+        for key, value in (location or {}).items():
+            if key not in LOCATION_KEYS:
+                continue  # unknown keys are ignored, as unknown attributes are
+            pointer = f"/data/attributes/location/{key}"
+            if key in ("latitude", "longitude"):
+                if not _coordinate(value):
+                    errors.append(InvalidAttribute(NOT_A_NUMBER, pointer=pointer))
+                    continue
+            elif value is not None and not isinstance(value, str):
+                errors.append(InvalidAttribute(NOT_A_STRING, pointer=pointer))
+                continue
+            changes.location[key] = value
+    if "properties" in attributes:
+        # `properties: null` changes nothing: keys are removed only through patch_properties.unset.
+        changes.properties = _object(attributes["properties"], "/data/attributes/properties", errors) or {}
+    _raise(errors)
+    return changes
+
+
+def _known_attributes(allowed: frozenset[str], revision: Revision) -> frozenset[str]:
+    known = set(allowed)
+    if not revision.has_locale:
+        known.discard("locale")
+    if not revision.has_anonymous_id:
+        known.discard("anonymous_id")
+    return frozenset(known)
+
+
+def _coordinate(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        try:
+            return math.isfinite(float(value))
+        except ValueError:
+            return False
+    return False
+
+
+def _patch_properties(data: dict[str, Any], changes: Changes) -> None:
+    errors: list[APIError] = []
+    meta = _object(data.get("meta"), "/data/meta", errors)
+    patch = _object((meta or {}).get("patch_properties"), "/data/meta/patch_properties", errors)
+    _raise(errors)
+    if not patch:
+        return
+    # Klaviyo points at /data/attributes/meta/..., though meta sits at /data/meta. Reproduced as seen.
+    base = "/data/attributes/meta/patch_properties"
+    changes.patch.append = _object(patch.get("append"), f"{base}/append", errors) or {}
+    changes.patch.unappend = _object(patch.get("unappend"), f"{base}/unappend", errors) or {}
+    unset = patch.get("unset")
+    if isinstance(unset, str):
+        changes.patch.unset = [unset]
+    elif isinstance(unset, list) and all(isinstance(key, str) for key in unset):
+        changes.patch.unset = unset
+    elif unset is not None:
+        errors.append(Invalid(INVALID_UNSET, pointer=f"{base}/unset"))
+    _raise(errors)
+
+
+CREATE_ATTRIBUTES = frozenset(STRING_ATTRIBUTES) - {"anonymous_id"} | {"location", "properties"}
+UPDATE_ATTRIBUTES = frozenset(STRING_ATTRIBUTES) | {"location", "properties"}
+
+
+def parse_create(document: Any, revision: Revision, rules: DocumentRules) -> Changes:
+    data = _data(document, rules)
+    changes = _attributes(data, revision, CREATE_ATTRIBUTES)
+    # A null in a create body means "not set".
+    changes.attributes = {k: v for k, v in changes.attributes.items() if v is not None}
+    changes.location = {k: v for k, v in changes.location.items() if v is not None}
+    if not any(changes.attributes.get(name) for name in ("email", "phone_number", "external_id")):
+        raise Invalid(NO_IDENTIFIER, pointer="/data/attributes")
+    return changes
+
+
+def parse_update(document: Any, path_id: str, revision: Revision, rules: DocumentRules) -> Changes:
+    data = _data(document, rules)
+    if data.get("id") is None:
+        raise Invalid(MISSING_ID, pointer="/data/id")
+    if data["id"] != path_id:
+        cls = Conflict if rules.mismatch_status == 409 else Invalid
+        raise cls(WRONG_ID.format(got=data["id"], expected=path_id), pointer="/data/id")
+    changes = _attributes(data, revision, UPDATE_ATTRIBUTES)
+    _patch_properties(data, changes)
+    return changes

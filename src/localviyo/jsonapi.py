@@ -1,0 +1,163 @@
+"""Rendering JSON:API documents as Klaviyo writes them: profile resources and error documents."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from localviyo.core.profile import LOCATION_KEYS, Profile
+from localviyo.errors import APIError
+from localviyo.revisions import Revision
+
+MEDIA_TYPE = "application/vnd.api+json"
+encode = msgspec.json.Encoder().encode
+
+_RESPONSE_ATTRIBUTES = ("email", "phone_number", "external_id", "first_name", "last_name", "organization")
+_RESPONSE_ATTRIBUTES_AFTER = ("title", "image")
+
+
+def timestamp(value: float | None) -> str | None:
+    """Klaviyo's form: `2023-06-05T14:49:54+00:00` (whole seconds, explicit offset)."""
+    if value is None:
+        return None
+    return datetime.fromtimestamp(int(value), UTC).isoformat()
+
+
+def resource_path(base_url: str, revision: Revision, *segments: str) -> str:
+    path = base_url + "/api/" + "/".join(segments)
+    return path + "/" if revision.trailing_slash else path
+
+
+def _subscriptions(profile: Profile) -> dict[str, Any]:
+    return {
+        "email": {
+            "marketing": {
+                "can_receive_email_marketing": profile.email is not None,
+                "consent": "NEVER_SUBSCRIBED",
+                "consent_timestamp": None,
+                "last_updated": None,
+                "method": None,
+                "method_detail": None,
+                "custom_method_detail": None,
+                "double_optin": None,
+                "suppression": [],
+                "list_suppressions": [],
+            }
+        },
+        "sms": {
+            "marketing": {
+                "can_receive_sms_marketing": False,
+                "consent": "NEVER_SUBSCRIBED",
+                "consent_timestamp": None,
+                "method": None,
+                "method_detail": None,
+                "last_updated": None,
+            }
+        },
+    }
+
+
+PREDICTIVE_ANALYTICS_KEYS = (
+    "historic_clv",
+    "predicted_clv",
+    "total_clv",
+    "historic_number_of_orders",
+    "predicted_number_of_orders",
+    "average_days_between_orders",
+    "average_order_value",
+    "churn_probability",
+    "expected_date_of_next_order",
+)
+
+
+def profile_attributes(profile: Profile, revision: Revision, additional: Iterable[str] = ()) -> dict[str, Any]:
+    attributes: dict[str, Any] = {name: getattr(profile, name) for name in _RESPONSE_ATTRIBUTES}
+    if revision.has_locale:
+        attributes["locale"] = profile.locale
+    for name in _RESPONSE_ATTRIBUTES_AFTER:
+        attributes[name] = getattr(profile, name)
+    attributes["created"] = timestamp(profile.created)
+    attributes["updated"] = timestamp(profile.updated)
+    attributes["last_event_date"] = timestamp(profile.last_event_date)
+    attributes["location"] = {key: profile.location.get(key) for key in LOCATION_KEYS}
+    attributes["properties"] = profile.properties
+    if "subscriptions" in additional:
+        attributes["subscriptions"] = _subscriptions(profile)
+    if "predictive_analytics" in additional:
+        attributes["predictive_analytics"] = dict.fromkeys(PREDICTIVE_ANALYTICS_KEYS)
+    return attributes
+
+
+def select_fields(attributes: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """Sparse fieldsets: `email`, `location.city`, `subscriptions.email.marketing.consent`."""
+    selected: dict[str, Any] = {}
+    for name in fields:
+        source: Any = attributes
+        target = selected
+        parts = name.split(".")
+        for depth, part in enumerate(parts):
+            if not isinstance(source, dict) or part not in source:
+                break
+            source = source[part]
+            if depth == len(parts) - 1:
+                target[part] = source
+            else:
+                target = target.setdefault(part, {})
+    return selected
+
+
+def profile_resource(
+    profile: Profile,
+    *,
+    base_url: str,
+    revision: Revision,
+    attributes: dict[str, Any],
+    relationship_data: bool,
+) -> dict[str, Any]:
+    names = ["lists", "segments"]
+    if revision.push_tokens_relationship:
+        names.append("push-tokens")
+    relationships: dict[str, Any] = {}
+    for name in names:
+        relationship: dict[str, Any] = {}
+        if relationship_data:
+            relationship["data"] = []
+        relationship["links"] = {
+            "self": resource_path(base_url, revision, "profiles", profile.id, "relationships", name),
+            "related": resource_path(base_url, revision, "profiles", profile.id, name),
+        }
+        relationships[name] = relationship
+    return {
+        "type": "profile",
+        "id": profile.id,
+        "attributes": attributes,
+        "relationships": relationships,
+        "links": {"self": resource_path(base_url, revision, "profiles", profile.id)},
+    }
+
+
+def error_object(error: APIError, new_id: Callable[[], str]) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": new_id(),
+        "status": error.status,
+        "code": error.code,
+        "title": error.title,
+        "detail": error.detail,
+    }
+    if error.pointer is not None:
+        item["source"] = {"pointer": error.pointer}
+    elif error.parameter is not None:
+        item["source"] = {"parameter": error.parameter}
+    links, meta = error.error_links(), error.error_meta()
+    if links is not None:
+        item["links"] = links
+    if meta is not None:
+        item["meta"] = meta
+    return item
+
+
+def error_document(errors: Iterable[APIError], new_id: Callable[[], str]) -> bytes:
+    return encode({"errors": [error_object(error, new_id) for error in errors]})

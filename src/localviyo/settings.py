@@ -1,0 +1,95 @@
+"""Every setting in one table: the `serve` flags, the `LOCALVIYO_*` variables and the README derive from it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///localviyo-data/localviyo.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    parse: Callable[[str], Any] = str
+
+    @property
+    def env(self) -> str:
+        return "LOCALVIYO_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "127.0.0.1", "Interface to listen on."),
+    Setting("port", 8700, "TCP port to listen on.", parse=int),
+    Setting("database_url", DEFAULT_DATABASE_URL, "Where profiles and keys live: sqlite:///PATH."),
+    Setting(
+        "rate_limits",
+        "klaviyo",
+        "klaviyo: Klaviyo's per-account, per-operation limits; off: no limits (bulk tests).",
+        choices=("klaviyo", "off"),
+    ),
+    Setting(
+        "base_url",
+        None,
+        "Base of the links in responses (e.g. https://klaviyo.internal); default: from the request's Host.",
+    ),
+    Setting(
+        "external_id_unique",
+        True,
+        "Whether external_id must be unique per account (409 duplicate_profile), like email and phone.",
+        parse=_bool,
+    ),
+    Setting(
+        "mismatch_status",
+        409,
+        "Status when data.type or data.id does not match the endpoint: 409 (JSON:API) or 400.",
+        choices=("409", "400"),
+        parse=int,
+    ),
+    Setting("log_level", "info", "Server log level.", choices=("critical", "error", "warning", "info", "debug")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8700
+    database_url: str = DEFAULT_DATABASE_URL
+    rate_limits: str = "klaviyo"
+    base_url: str | None = None
+    external_id_unique: bool = True
+    mismatch_status: int = 409
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Defaults, then `LOCALVIYO_*` variables, then explicit values (flags), each over the last."""
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            if setting.env in environ:
+                raw = environ[setting.env]
+                if setting.choices is not None and raw not in setting.choices:
+                    raise ValueError(f"{setting.env}={raw!r}: expected one of {', '.join(setting.choices)}")
+                values[setting.name] = setting.parse(raw)
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
