@@ -25,8 +25,8 @@ class SystemClock:
 class ManualClock:
     """A clock that moves only when told to: `advance()` or `set()`."""
 
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._now = start
+    def __init__(self, start: float | None = None) -> None:
+        self._now = time.time() if start is None else start
         self._lock = threading.Lock()
 
     def time(self) -> float:

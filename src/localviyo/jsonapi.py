@@ -31,7 +31,17 @@ def resource_path(base_url: str, revision: Revision, *segments: str) -> str:
     return path + "/" if revision.trailing_slash else path
 
 
-def _subscriptions(profile: Profile) -> dict[str, Any]:
+def _subscriptions(profile: Profile, revision: Revision) -> dict[str, Any]:
+    sms: dict[str, Any] | None = {
+        "can_receive_sms_marketing": False,
+        "consent": "NEVER_SUBSCRIBED",
+        "consent_timestamp": None,
+        "method": None,
+        "method_detail": None,
+        "last_updated": None,
+    }
+    if revision.sms_marketing_needs_consent_record:
+        sms = None
     return {
         "email": {
             "marketing": {
@@ -47,16 +57,7 @@ def _subscriptions(profile: Profile) -> dict[str, Any]:
                 "list_suppressions": [],
             }
         },
-        "sms": {
-            "marketing": {
-                "can_receive_sms_marketing": False,
-                "consent": "NEVER_SUBSCRIBED",
-                "consent_timestamp": None,
-                "method": None,
-                "method_detail": None,
-                "last_updated": None,
-            }
-        },
+        "sms": {"marketing": sms},
     }
 
 
@@ -85,7 +86,7 @@ def profile_attributes(profile: Profile, revision: Revision, additional: Iterabl
     attributes["location"] = {key: profile.location.get(key) for key in LOCATION_KEYS}
     attributes["properties"] = profile.properties
     if "subscriptions" in additional:
-        attributes["subscriptions"] = _subscriptions(profile)
+        attributes["subscriptions"] = _subscriptions(profile, revision)
     if "predictive_analytics" in additional:
         attributes["predictive_analytics"] = dict.fromkeys(PREDICTIVE_ANALYTICS_KEYS)
     return attributes

@@ -47,6 +47,7 @@ LOCALE = "2024-07-15"
 ADDITIONAL_FIELDS_ON_WRITES = "2024-10-15"
 ANONYMOUS_ID_REMOVED = "2025-10-15"
 PUSH_TOKENS_RELATIONSHIP = "2025-01-15"
+SMS_MARKETING_NULLABLE_FIELDS = "2026-07-15"
 
 MISSING = "The `revision` header is required. Send a documented API revision, e.g. `revision: 2024-02-15`."
 MALFORMED = "Invalid revision header {value!r}: expected a date in the form YYYY-MM-DD, e.g. 2024-02-15."
@@ -84,6 +85,14 @@ class Revision:
         later ones do not, and Klaviyo's documents show links only.
         """
         return self.date < NO_TRAILING_SLASH
+
+    @property
+    def sms_marketing_needs_consent_record(self) -> bool:
+        """Up to 2024-05-15 the SMS marketing object requires its consent timestamp and method as strings,
+        so a profile that never gave SMS consent can only show `sms.marketing: null`. The 2026-07-15 schema
+        allows nulls inside; for the revisions between, of which we hold no spec, we keep the form that is
+        valid in every schema."""
+        return self.date < SMS_MARKETING_NULLABLE_FIELDS
 
     @property
     def push_tokens_relationship(self) -> bool:
