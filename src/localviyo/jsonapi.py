@@ -92,6 +92,14 @@ def profile_attributes(profile: Profile, revision: Revision, additional: Iterabl
     return attributes
 
 
+# Keys that Klaviyo's schemas require in nested objects: a sparse fieldset that selects part of such an
+# object keeps them, so the document still validates (and typed SDKs can still read it).
+_REQUIRED_KEYS = {
+    ("subscriptions", "email", "marketing"): ("can_receive_email_marketing", "consent"),
+    ("subscriptions", "sms", "marketing"): ("can_receive_sms_marketing", "consent"),
+}
+
+
 def select_fields(attributes: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
     """Sparse fieldsets: `email`, `location.city`, `subscriptions.email.marketing.consent`."""
     selected: dict[str, Any] = {}
@@ -102,12 +110,27 @@ def select_fields(attributes: dict[str, Any], fields: Iterable[str]) -> dict[str
         for depth, part in enumerate(parts):
             if not isinstance(source, dict) or part not in source:
                 break
-            source = source[part]
-            if depth == len(parts) - 1:
-                target[part] = source
-            else:
-                target = target.setdefault(part, {})
+            value = source[part]
+            if depth == len(parts) - 1 or not isinstance(value, dict):
+                target[part] = value  # a null parent stands for all of its children
+                break
+            target = target.setdefault(part, {})
+            source = value
+    for path, keys in _REQUIRED_KEYS.items():
+        chosen, full = _at(selected, path), _at(attributes, path)
+        if isinstance(chosen, dict) and isinstance(full, dict):
+            for key in keys:
+                chosen.setdefault(key, full[key])
     return selected
+
+
+def _at(document: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = document
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
 
 def profile_resource(
