@@ -75,8 +75,9 @@ class Api:
         content_type: str | None = "application/json",
     ) -> Reply:
         sent: dict[str, str] = {"Accept": "application/json"}
-        if (key or self.key) != "":
-            sent["Authorization"] = f"Klaviyo-API-Key {key or self.key}"
+        key = self.key if key is None else key
+        if key != "":  # "" sends no key at all
+            sent["Authorization"] = f"Klaviyo-API-Key {key}"
         if revision != "":
             sent["revision"] = revision or self.revision
         if json_body is not None:

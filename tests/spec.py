@@ -277,16 +277,12 @@ def validate_response(revision: str, operation_id: str, status: int, body: Any) 
     media = _media(response)
     if media is None:
         if body not in (None, b"", ""):
-            raise AssertionError(
-                f"{operation_id} ({op.revision}) {status}: spec declares no body, got {body!r}"
-            )
+            raise AssertionError(f"{operation_id} ({op.revision}) {status}: spec declares no body, got {body!r}")
         return
     media_type = media[0]
     uri, registry = _registry(op.revision)
     target = quote(f"{pointer}/content/{_escape(media_type)}/schema", safe="/~")
-    validator = jsonschema.Draft202012Validator(
-        {"$ref": f"{uri}#{target}"}, registry=registry, format_checker=_FORMATS
-    )
+    validator = jsonschema.Draft202012Validator({"$ref": f"{uri}#{target}"}, registry=registry, format_checker=_FORMATS)
     errors = sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         # allOf branches often repeat a keyword (e.g. data.type twice), so drop repeated reports.

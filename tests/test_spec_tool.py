@@ -32,9 +32,7 @@ DUPLICATE_409: dict[str, Any] = {
 def need(*revisions: str) -> None:
     for revision in revisions:
         if not spec_available(revision):
-            pytest.skip(
-                f"Klaviyo OpenAPI spec for {revision} not found in {SPEC_DIR} (specs are not vendored)"
-            )
+            pytest.skip(f"Klaviyo OpenAPI spec for {revision} not found in {SPEC_DIR} (specs are not vendored)")
 
 
 def minimal_profile() -> dict[str, Any]:
@@ -193,16 +191,12 @@ def test_contents_of_a_nullable_ref_are_still_checked() -> None:
     assert "/location/latitude" not in message and "/location/longitude" not in message
 
 
-@pytest.mark.parametrize(
-    "value", ["2024-02-20", "2024-02-20T10:11:12", "2024-02-20 10:11:12+00:00", "yesterday"]
-)
+@pytest.mark.parametrize("value", ["2024-02-20", "2024-02-20T10:11:12", "2024-02-20 10:11:12+00:00", "yesterday"])
 def test_date_time_format_is_checked(value: str) -> None:
     need(TARGET)
     doc = minimal_profile()
     doc["data"]["attributes"]["created"] = value
-    assert f"at /data/attributes/created: '{value}' is not a 'date-time'" in violation(
-        TARGET, "get_profile", 200, doc
-    )
+    assert f"at /data/attributes/created: '{value}' is not a 'date-time'" in violation(TARGET, "get_profile", 200, doc)
 
 
 def test_keys_the_spec_does_not_mention_are_allowed() -> None:
@@ -290,9 +284,7 @@ def test_newest_revision_profiles() -> None:
 
     wrong = newest_profile()
     wrong["data"]["attributes"]["locale"] = ["en-US"]
-    assert "at /data/attributes/locale: ['en-US'] is not of type" in violation(
-        NEWEST, "get_profile", 200, wrong
-    )
+    assert "at /data/attributes/locale: ['en-US'] is not of type" in violation(NEWEST, "get_profile", 200, wrong)
     missing = newest_profile()
     del missing["data"]["attributes"]
     assert "'attributes' is a required property" in violation(NEWEST, "get_profile", 200, missing)
@@ -306,6 +298,4 @@ def test_newest_revision_error_document() -> None:
     validate_response(NEWEST, "update_profile", 409, DUPLICATE_409)
     broken = copy.deepcopy(DUPLICATE_409)
     broken["errors"][0]["code"] = 409
-    assert "at /errors/0/code: 409 is not of type 'string'" in violation(
-        NEWEST, "update_profile", 409, broken
-    )
+    assert "at /errors/0/code: 409 is not of type 'string'" in violation(NEWEST, "update_profile", 409, broken)
