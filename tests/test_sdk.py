@@ -38,7 +38,8 @@ def create(sdk: SDKClient, **attributes: Any) -> dict[str, Any]:
     result: dict[str, Any] = sdk.call(
         "Profiles", "create_profile", {"data": {"type": "profile", "attributes": attributes}}
     )
-    return result["data"]
+    data: dict[str, Any] = result["data"]
+    return data
 
 
 def update(sdk: SDKClient, profile_id: str, attributes: dict[str, Any], meta: Any = None) -> dict[str, Any]:
@@ -46,12 +47,14 @@ def update(sdk: SDKClient, profile_id: str, attributes: dict[str, Any], meta: An
     if meta is not None:
         data["meta"] = meta
     result: dict[str, Any] = sdk.call("Profiles", "update_profile", profile_id, {"data": data})
-    return result["data"]["attributes"]
+    updated: dict[str, Any] = result["data"]["attributes"]
+    return updated
 
 
 def get(sdk: SDKClient, profile_id: str, **kwargs: Any) -> dict[str, Any]:
     result: dict[str, Any] = sdk.call("Profiles", "get_profile", profile_id, **kwargs)
-    return result["data"]
+    data: dict[str, Any] = result["data"]
+    return data
 
 
 def test_sdk_sends_its_revision(runner: SDKRunner) -> None:

@@ -10,7 +10,7 @@ from conftest import Live
 
 from localviyo.core import document
 
-SARAH = {
+SARAH: dict[str, Any] = {
     "email": "sarah.mason@klaviyo-demo.com",
     "phone_number": "+15005550006",
     "external_id": "63f64a2b-c6bf-40c7-b81f-bed08162edbe",

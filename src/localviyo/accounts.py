@@ -22,20 +22,26 @@ def ensure_account(store: Store, name: str, clock: Clock) -> Account:
     return store.ensure_account(name, new_account_id, clock.time())
 
 
-def create_key(store: Store, clock: Clock, *, account: str = DEFAULT_ACCOUNT, scopes: tuple[str, ...]) -> str:
-    """A new key for `account` (created if needed); returns the key, which is not stored anywhere."""
+def _new_key(store: Store, clock: Clock, account: str, scopes: tuple[str, ...]) -> tuple[str, KeyRecord]:
     owner = ensure_account(store, account, clock)
     key = generate_key()
-    store.add_key(KeyRecord(hash_key(key), owner.id, label(key), scopes, clock.time()))
+    return key, KeyRecord(hash_key(key), owner.id, label(key), scopes, clock.time())
+
+
+def create_key(store: Store, clock: Clock, *, account: str = DEFAULT_ACCOUNT, scopes: tuple[str, ...]) -> str:
+    """A new key for `account` (created if needed); returns the key, which is not stored anywhere."""
+    key, record = _new_key(store, clock, account, scopes)
+    store.add_key(record)
     return key
 
 
 def first_run_key(store: Store, clock: Clock) -> str | None:
     """On a store with no keys at all, a full-access key for the default account, so a new user can make
-    a request at once. None when keys exist."""
+    a request at once. None when keys exist (also when another process made the first key meanwhile)."""
     if store.list_keys():
         return None
-    return create_key(store, clock, scopes=(FULL_ACCESS,))
+    key, record = _new_key(store, clock, DEFAULT_ACCOUNT, (FULL_ACCESS,))
+    return key if store.add_first_key(record) else None
 
 
 def revoke_key(store: Store, clock: Clock, key: str) -> bool:

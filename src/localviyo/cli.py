@@ -34,11 +34,12 @@ def _setting_options(names: tuple[str, ...] | None = None) -> Callable[[Callable
 
 
 def _settings(**flags: Any) -> Settings:
-    parsed = {}
-    for setting in SETTINGS:
-        value = flags.get(setting.name)
-        parsed[setting.name] = None if value is None else setting.parse(str(value))
     try:
+        parsed = {
+            setting.name: setting.read(str(flags[setting.name]), setting.flag)
+            for setting in SETTINGS
+            if flags.get(setting.name) is not None
+        }
         return Settings.from_env(os.environ, **parsed)
     except ValueError as error:
         raise click.UsageError(str(error)) from None

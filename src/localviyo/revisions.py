@@ -81,8 +81,10 @@ class Revision:
     def relationship_data(self) -> bool:
         """Whether single-profile responses carry `relationships.*.data`.
 
-        The response schemas up to 2024-05-15 require it (an empty array when nothing is included);
-        later ones do not, and Klaviyo's documents show links only.
+        The response schemas of 2024-02-15 and 2024-05-15 require it (an empty array when nothing is
+        included); 2026-07-15's does not, and Klaviyo's documents show links only. For the revisions
+        between, of which we hold no spec, the change is placed with the other format changes of
+        2024-10-15.
         """
         return self.date < NO_TRAILING_SLASH
 

@@ -26,6 +26,15 @@ class Setting:
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    def read(self, raw: str, source: str) -> Any:
+        """The value of `raw` given as `source` (a flag or a variable); ValueError names the source."""
+        if self.choices is not None and raw not in self.choices:
+            raise ValueError(f"{source}={raw!r}: expected one of {', '.join(self.choices)}")
+        try:
+            return self.parse(raw)
+        except ValueError as error:
+            raise ValueError(f"{source}={raw!r}: {error}") from None
+
 
 def _bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes", "on"):
@@ -85,9 +94,7 @@ class Settings:
         for setting in SETTINGS:
             if setting.env in environ:
                 raw = environ[setting.env]
-                if setting.choices is not None and raw not in setting.choices:
-                    raise ValueError(f"{setting.env}={raw!r}: expected one of {', '.join(setting.choices)}")
-                values[setting.name] = setting.parse(raw)
+                values[setting.name] = setting.read(raw, setting.env)
         values.update({name: value for name, value in overrides.items() if value is not None})
         return cls(**values)
 

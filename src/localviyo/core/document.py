@@ -36,8 +36,8 @@ UNKNOWN_FIELD = "'{name}' is not a valid field for the resource '{resource}'."
 WRONG_ID = "The resource object's id ({got}) does not match url's lookup id ({expected})"
 
 EMAIL_MAX_LENGTH = 100
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")  # ASCII digits only: \d would take any script's
 
 
 @dataclass(slots=True)
@@ -72,11 +72,11 @@ def type_name(value: Any) -> str:
 
 
 def valid_email(value: str) -> bool:
-    return len(value) <= EMAIL_MAX_LENGTH and _EMAIL.match(value) is not None
+    return len(value) <= EMAIL_MAX_LENGTH and _EMAIL.fullmatch(value) is not None
 
 
 def valid_phone(value: str) -> bool:
-    if _E164.match(value) is None:
+    if _E164.fullmatch(value) is None:
         return False
     try:
         return bool(phonenumbers.is_valid_number(phonenumbers.parse(value, None)))
@@ -111,14 +111,13 @@ def _object(value: Any, pointer: str, errors: list[APIError]) -> dict[str, Any] 
     return None
 
 
-def _attributes(data: dict[str, Any], revision: Revision, allowed: frozenset[str]) -> Changes:
+def _attributes(data: dict[str, Any], revision: Revision, allowed: frozenset[str], errors: list[APIError]) -> Changes:
     attributes = data.get("attributes")
     if attributes is None:
         raise Invalid(REQUIRED, pointer="/data/attributes")
     if not isinstance(attributes, dict):
         raise Invalid(NOT_AN_OBJECT.format(type=type_name(attributes)), pointer="/data/attributes")
     changes = Changes()
-    errors: list[APIError] = []
     known = _known_attributes(allowed, revision)
     for name, value in attributes.items():
         pointer = f"/data/attributes/{name}"
@@ -140,7 +139,7 @@ def _attributes(data: dict[str, Any], revision: Revision, allowed: frozenset[str
         changes.clear_location = attributes["location"] is None
         for key, value in (location or {}).items():
             if key not in LOCATION_KEYS:
-                continue  # unknown keys are ignored, as unknown attributes are
+                continue  # unknown location keys are ignored (unknown attributes are not: see above)
             pointer = f"/data/attributes/location/{key}"
             if key in ("latitude", "longitude"):
                 if not _coordinate(value):
@@ -153,7 +152,6 @@ def _attributes(data: dict[str, Any], revision: Revision, allowed: frozenset[str
     if "properties" in attributes:
         # `properties: null` changes nothing: keys are removed only through patch_properties.unset.
         changes.properties = _object(attributes["properties"], "/data/attributes/properties", errors) or {}
-    _raise(errors)
     return changes
 
 
@@ -181,11 +179,9 @@ def _coordinate(value: Any) -> bool:
     return False
 
 
-def _patch_properties(data: dict[str, Any], changes: Changes) -> None:
-    errors: list[APIError] = []
+def _patch_properties(data: dict[str, Any], changes: Changes, errors: list[APIError]) -> None:
     meta = _object(data.get("meta"), "/data/meta", errors)
     patch = _object((meta or {}).get("patch_properties"), "/data/meta/patch_properties", errors)
-    _raise(errors)
     if not patch:
         return
     # Klaviyo points at /data/attributes/meta/..., though meta sits at /data/meta. Reproduced as seen.
@@ -199,7 +195,6 @@ def _patch_properties(data: dict[str, Any], changes: Changes) -> None:
         changes.patch.unset = unset
     elif unset is not None:
         errors.append(Invalid(INVALID_UNSET, pointer=f"{base}/unset"))
-    _raise(errors)
 
 
 CREATE_ATTRIBUTES = frozenset(STRING_ATTRIBUTES) - {"anonymous_id"} | {"location", "properties"}
@@ -208,7 +203,9 @@ UPDATE_ATTRIBUTES = frozenset(STRING_ATTRIBUTES) | {"location", "properties"}
 
 def parse_create(document: Any, revision: Revision, rules: DocumentRules) -> Changes:
     data = _data(document, rules)
-    changes = _attributes(data, revision, CREATE_ATTRIBUTES)
+    errors: list[APIError] = []
+    changes = _attributes(data, revision, CREATE_ATTRIBUTES, errors)
+    _raise(errors)
     # A null in a create body means "not set".
     changes.attributes = {k: v for k, v in changes.attributes.items() if v is not None}
     changes.location = {k: v for k, v in changes.location.items() if v is not None}
@@ -224,6 +221,8 @@ def parse_update(document: Any, path_id: str, revision: Revision, rules: Documen
     if data["id"] != path_id:
         cls = Conflict if rules.mismatch_status == 409 else Invalid
         raise cls(WRONG_ID.format(got=data["id"], expected=path_id), pointer="/data/id")
-    changes = _attributes(data, revision, UPDATE_ATTRIBUTES)
-    _patch_properties(data, changes)
+    errors: list[APIError] = []
+    changes = _attributes(data, revision, UPDATE_ATTRIBUTES, errors)
+    _patch_properties(data, changes, errors)
+    _raise(errors)
     return changes

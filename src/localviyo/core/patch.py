@@ -18,9 +18,13 @@ from localviyo.core.profile import Profile
 
 
 def _same(a: Any, b: Any) -> bool:
-    # JSON equality: true is not 1, though Python says it is.
+    """JSON equality: true is not 1 (though Python says it is), at any depth; 1 is 1.0."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
     return bool(a == b)
 
 

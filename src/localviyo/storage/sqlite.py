@@ -102,10 +102,21 @@ class SQLiteStore:
 
     def add_key(self, key: KeyRecord) -> None:
         with self._write() as db:
-            db.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
-                (key.hash, key.account_id, key.label, json.dumps(key.scopes), key.created, key.revoked),
-            )
+            self._insert_key(db, key)
+
+    def add_first_key(self, key: KeyRecord) -> bool:
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None:
+                return False
+            self._insert_key(db, key)
+            return True
+
+    @staticmethod
+    def _insert_key(db: sqlite3.Connection, key: KeyRecord) -> None:
+        db.execute(
+            "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
+            (key.hash, key.account_id, key.label, json.dumps(key.scopes), key.created, key.revoked),
+        )
 
     @staticmethod
     def _key(row: tuple[str, str, str, str, float, float | None]) -> KeyRecord:
