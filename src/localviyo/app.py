@@ -117,8 +117,11 @@ class LocalviyoApp:
                 raise PermissionDenied(NO_SCOPE, pointer="/data/")
             request.account_id = key.account_id
             if self.limiter is not None:
-                limits = operation.limits_for(request.revision.date)
-                decision = self.limiter.hit(f"{key.account_id}:{operation.id}", limits, self.clock.time())
+                bucket, limits = f"{key.account_id}:{operation.id}", operation.limits_for(request.revision.date)
+                tier = operation.tier(request) if operation.tier is not None else None
+                if tier is not None:
+                    bucket, limits = f"{bucket}:{tier[0]}", tier[1]
+                decision = self.limiter.hit(bucket, limits, self.clock.time())
                 if not decision.allowed:
                     raise Throttled(decision.retry_after)
             response = operation.handler(request, self.service)

@@ -6,14 +6,26 @@ Handlers parse and render; every rule about what a request does to the stored pr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import msgspec
 
 from localviyo.clock import Clock, Ids
-from localviyo.core.document import NO_IDENTIFIER, Changes, DocumentRules
+from localviyo.core import merge
+from localviyo.core.document import IMPORT_IDENTIFIERS, NO_IDENTIFIER, Changes, DocumentRules
+from localviyo.core.filter import Node
+from localviyo.core.listing import Position, Sort, position
 from localviyo.core.patch import apply_changes
 from localviyo.core.profile import Profile
 from localviyo.errors import Invalid, profile_not_found
 from localviyo.storage.base import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    profiles: list[Profile]
+    next: Position | None  # where the next page starts, if there is one
+    prev: Position | None  # where the previous page ends, if there is one
 
 
 class ProfileService:
@@ -34,13 +46,63 @@ class ProfileService:
         profile = apply_changes(Profile(id=self.ids.ulid(), created=now, updated=now), changes)
         return self.store.create_profile(account_id, profile)
 
-    def update_profile(self, account_id: str, profile_id: str, changes: Changes) -> Profile:
-        def change(old: Profile) -> Profile:
-            new = apply_changes(old, changes)
-            if new.same_content(old):
-                return old  # a no-op keeps `updated` where it was
-            if not new.has_identifier():
-                raise Invalid(NO_IDENTIFIER, pointer="/data/attributes")
-            return msgspec.structs.replace(new, updated=self.clock.time())
+    def _changed(self, old: Profile, changes: Changes) -> Profile:
+        new = apply_changes(old, changes)
+        if new.same_content(old):
+            return old  # a no-op keeps `updated` where it was
+        if not new.has_identifier():
+            raise Invalid(NO_IDENTIFIER, pointer="/data/attributes")
+        return msgspec.structs.replace(new, updated=self.clock.time())
 
-        return self.store.update_profile(account_id, profile_id, change)
+    def update_profile(self, account_id: str, profile_id: str, changes: Changes) -> Profile:
+        return self.store.update_profile(account_id, profile_id, lambda old: self._changed(old, changes))
+
+    def create_or_update_profile(
+        self, account_id: str, profile_id: str | None, changes: Changes
+    ) -> tuple[Profile, bool]:
+        """Returns the profile and whether it was created."""
+        identifiers = {
+            name: value.lower() if name == "email" else value
+            for name in IMPORT_IDENTIFIERS
+            if isinstance(value := changes.attributes.get(name), str)
+        }
+
+        def build(old: Profile | None) -> Profile:
+            if old is not None:
+                return self._changed(old, changes)
+            now = self.clock.time()
+            created = apply_changes(Profile(id=self.ids.ulid(), created=now, updated=now), changes)
+            if not created.has_identifier():
+                raise Invalid(NO_IDENTIFIER, pointer="/data/attributes")
+            return created
+
+        return self.store.import_profile(account_id, profile_id, identifiers, build)
+
+    def merge_profiles(self, account_id: str, destination_id: str, source_id: str) -> Profile:
+        def combine(destination: Profile, source: Profile) -> Profile:
+            return merge.merge(destination, source, self.clock.time())
+
+        return self.store.merge_profiles(account_id, destination_id, source_id, combine)
+
+    def get_profiles(
+        self,
+        account_id: str,
+        where: Node | None,
+        sort: Sort,
+        size: int,
+        start: Position | None = None,
+        backwards: bool = False,
+    ) -> Page:
+        """One page of `size` profiles from `start` (forwards, or backwards for a `prev` link)."""
+        found = self.store.list_profiles(account_id, where, sort, start, backwards, size + 1)
+        more = len(found) > size
+        profiles = found[:size]
+        if backwards:
+            profiles.reverse()
+        if not profiles:
+            return Page([], None, start if backwards else None)
+        first, last = position(profiles[0], sort), position(profiles[-1], sort)
+        if backwards:
+            return Page(profiles, last if start is not None else None, first if more else None)
+        behind = start is not None and bool(self.store.list_profiles(account_id, where, sort, first, True, 1))
+        return Page(profiles, last if more else None, first if behind else None)

@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from localviyo import jsonapi
-from localviyo.api.query import INCLUDE, additional_fields, csv_parameter, profile_fields
+from localviyo.api import paging
+from localviyo.api.query import INCLUDE, INVALID_CHOICE, additional_fields, csv_parameter, profile_fields
 from localviyo.api.request import Request, Response
-from localviyo.core.document import parse_create, parse_update
+from localviyo.core.document import parse_create, parse_import, parse_merge, parse_update
+from localviyo.core.filter import parse_filter
+from localviyo.core.listing import DEFAULT_SORT, SORTS, Sort
 from localviyo.core.profile import Profile
+from localviyo.errors import Invalid
 from localviyo.service import ProfileService
 
 
@@ -63,3 +67,55 @@ def update_profile(request: Request, service: ProfileService) -> Response:
     additional = _write_options(request)
     profile = service.update_profile(request.account_id, profile_id, changes)
     return _render(request, profile, additional=additional)
+
+
+def get_profiles(request: Request, service: ProfileService) -> Response:
+    fields = profile_fields(request)
+    additional = additional_fields(request)
+    raw_sort = request.query.get("sort", str(DEFAULT_SORT))
+    if raw_sort not in SORTS:
+        raise Invalid(INVALID_CHOICE.format(value=raw_sort, parameter="sort"), parameter="sort")
+    sort = Sort.parse(raw_sort)
+    raw_filter = request.query.get("filter")
+    where = parse_filter(raw_filter) if raw_filter else None
+    size = paging.page_size(request)
+    cursor = paging.page_cursor(request, sort)
+    page = service.get_profiles(
+        request.account_id,
+        where,
+        sort,
+        size,
+        start=cursor.position if cursor else None,
+        backwards=bool(cursor and cursor.backwards),
+    )
+    data = []
+    for profile in page.profiles:
+        attributes = jsonapi.profile_attributes(profile, request.revision, additional)
+        if fields is not None:
+            attributes = jsonapi.select_fields(attributes, fields)
+        data.append(
+            jsonapi.profile_resource(
+                profile,
+                base_url=request.base_url,
+                revision=request.revision,
+                attributes=attributes,
+                relationship_data=False,
+            )
+        )
+    links = paging.links(request, sort, page.next, page.prev)
+    return Response(200, jsonapi.encode({"data": data, "links": links}))
+
+
+def create_or_update_profile(request: Request, service: ProfileService) -> Response:
+    profile_id, changes = parse_import(request.json(), request.revision, service.rules)
+    additional = _write_options(request)
+    profile, created = service.create_or_update_profile(request.account_id, profile_id, changes)
+    return _render(request, profile, status=201 if created else 200, additional=additional)
+
+
+def merge_profiles(request: Request, service: ProfileService) -> Response:
+    destination_id, source_id = parse_merge(request.json(), service.rules)
+    profile = service.merge_profiles(request.account_id, destination_id, source_id)
+    self_link = jsonapi.resource_path(request.base_url, request.revision, "profiles", profile.id)
+    document = {"data": {"type": "profile", "id": profile.id, "links": {"self": self_link}}}
+    return Response(201, jsonapi.encode(document))

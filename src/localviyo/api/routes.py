@@ -16,6 +16,8 @@ from localviyo.ratelimit import Limits
 from localviyo.service import ProfileService
 
 Handler = Callable[[Request, ProfileService], Response]
+# Some requests fall in another tier than their operation's: (bucket suffix, limits) or None.
+Tier = Callable[[Request], tuple[str, Limits] | None]
 
 L = Limits.parse("75/s", "700/m")
 L_2025 = Limits.parse("75/s", "750/m")  # the steady L tier rose to 750/m for these operations
@@ -32,6 +34,7 @@ class Operation:
     limits: tuple[tuple[str, Limits], ...]  # (from revision, limits), latest last
     handler: Handler
     since: str = FIRST  # the first revision that has the operation
+    tier: Tier | None = None
 
     def limits_for(self, revision: str) -> Limits:
         chosen = self.limits[0][1]
@@ -44,11 +47,45 @@ class Operation:
 STEADY_750 = "2025-10-15"
 PROFILE_LIMITS = ((FIRST, L), (STEADY_750, L_2025))
 
+
+def predictive_tier(request: Request) -> tuple[str, Limits] | None:
+    """Asking for predictive analytics puts a listing in the 10/s, 150/m tier (Klaviyo's spec)."""
+    if "predictive_analytics" in request.query.get("additional-fields[profile]", ""):
+        return "predictive_analytics", M
+    return None
+
+
 OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "get_profiles",
+        "GET",
+        "/api/profiles",
+        ("profiles:read",),
+        PROFILE_LIMITS,
+        profiles.get_profiles,
+        tier=predictive_tier,
+    ),
     Operation("create_profile", "POST", "/api/profiles", ("profiles:write",), PROFILE_LIMITS, profiles.create_profile),
     Operation("get_profile", "GET", "/api/profiles/{id}", ("profiles:read",), PROFILE_LIMITS, profiles.get_profile),
     Operation(
         "update_profile", "PATCH", "/api/profiles/{id}", ("profiles:write",), PROFILE_LIMITS, profiles.update_profile
+    ),
+    Operation(
+        "create_or_update_profile",
+        "POST",
+        "/api/profile-import",
+        ("profiles:write",),
+        PROFILE_LIMITS,
+        profiles.create_or_update_profile,
+        since="2024-02-15",
+    ),
+    Operation(
+        "merge_profiles",
+        "POST",
+        "/api/profile-merge",
+        ("profiles:write",),
+        ((FIRST, M),),
+        profiles.merge_profiles,
     ),
 )
 

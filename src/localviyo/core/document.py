@@ -133,7 +133,7 @@ def _attributes(data: dict[str, Any], revision: Revision, allowed: frozenset[str
         elif name == "phone_number" and value is not None and not valid_phone(value):
             errors.append(InvalidAttribute(INVALID_PHONE, pointer=pointer))
         else:
-            changes.attributes[name] = value
+            changes.attributes["kx" if name == "_kx" else name] = value
     if "location" in attributes:
         location = _object(attributes["location"], "/data/attributes/location", errors)
         changes.clear_location = attributes["location"] is None
@@ -199,6 +199,10 @@ def _patch_properties(data: dict[str, Any], changes: Changes, errors: list[APIEr
 
 CREATE_ATTRIBUTES = frozenset(STRING_ATTRIBUTES) - {"anonymous_id"} | {"location", "properties"}
 UPDATE_ATTRIBUTES = frozenset(STRING_ATTRIBUTES) | {"location", "properties"}
+IMPORT_ATTRIBUTES = UPDATE_ATTRIBUTES | {"_kx"}
+IMPORT_IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id", "kx")
+MERGE_ONE_SOURCE = "Exactly one source profile is accepted: relationships.profiles.data must hold one profile."
+MERGE_SAME = "The source profile must differ from the destination profile."
 
 
 def parse_create(document: Any, revision: Revision, rules: DocumentRules) -> Changes:
@@ -226,3 +230,42 @@ def parse_update(document: Any, path_id: str, revision: Revision, rules: Documen
     _patch_properties(data, changes, errors)
     _raise(errors)
     return changes
+
+
+def parse_import(document: Any, revision: Revision, rules: DocumentRules) -> tuple[str | None, Changes]:
+    """create_or_update_profile: `data.id` optional; `_kx` and `anonymous_id` accepted (write-only)."""
+    data = _data(document, rules)
+    profile_id = data.get("id")
+    errors: list[APIError] = []
+    if profile_id is not None and not isinstance(profile_id, str):
+        errors.append(Invalid(NOT_A_STRING, pointer="/data/id"))
+    changes = _attributes(data, revision, IMPORT_ATTRIBUTES, errors)
+    _patch_properties(data, changes, errors)
+    _raise(errors)
+    if profile_id is None and not any(changes.attributes.get(name) for name in IMPORT_IDENTIFIERS):
+        raise Invalid(NO_IDENTIFIER, pointer="/data/attributes")
+    return profile_id, changes
+
+
+def parse_merge(document: Any, rules: DocumentRules) -> tuple[str, str]:
+    """merge_profiles: (destination id, source id)."""
+    data = _data(document, rules, expected_type="profile-merge")
+    destination = data.get("id")
+    if not isinstance(destination, str) or not destination:
+        raise Invalid(MISSING_ID, pointer="/data/id")
+    relationships = data.get("relationships")
+    profiles = relationships.get("profiles") if isinstance(relationships, dict) else None
+    sources = profiles.get("data") if isinstance(profiles, dict) else None
+    pointer = "/data/relationships/profiles/data"
+    if not isinstance(sources, list) or len(sources) != 1 or not isinstance(sources[0], dict):
+        raise Invalid(MERGE_ONE_SOURCE, pointer=pointer)
+    source = sources[0]
+    if source.get("type") != "profile":
+        cls = Conflict if rules.mismatch_status == 409 else Invalid
+        detail = WRONG_TYPE.format(got=source.get("type"), expected="profile")
+        raise cls(detail, pointer=f"{pointer}/0/type")
+    if not isinstance(source.get("id"), str) or not source["id"]:
+        raise Invalid(MISSING_ID, pointer=f"{pointer}/0/id")
+    if source["id"] == destination:
+        raise Invalid(MERGE_SAME, pointer=f"{pointer}/0/id")
+    return destination, source["id"]

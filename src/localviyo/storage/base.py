@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from localviyo.core.filter import Node
+from localviyo.core.listing import Position, Sort
 from localviyo.core.profile import Profile
 
 
@@ -68,6 +70,42 @@ class Store(Protocol):
     def update_profile(self, account_id: str, profile_id: str, change: Callable[[Profile], Profile]) -> Profile:
         """Read, `change`, write, atomically. errors.NotFound when absent; errors.DuplicateProfile when the
         changed profile takes another profile's identifier; anything `change` raises aborts the write."""
+        ...
+
+    def list_profiles(
+        self,
+        account_id: str,
+        where: Node | None,
+        sort: Sort,
+        start: Position | None,
+        backwards: bool,
+        limit: int,
+    ) -> list[Profile]:
+        """Up to `limit` profiles matching `where`, in `sort` order, strictly after `start` (or strictly
+        before it, nearest first, when `backwards`)."""
+        ...
+
+    def import_profile(
+        self,
+        account_id: str,
+        profile_id: str | None,
+        identifiers: dict[str, str],
+        build: Callable[[Profile | None], Profile],
+    ) -> tuple[Profile, bool]:
+        """Create or update atomically: the profile `profile_id` names (errors.NotFound if none), else the
+        one the `identifiers` (field -> normalised value, in priority order) resolve to; several different
+        profiles give errors.DuplicateProfile naming the one of the first identifier. `build` receives it
+        (None: create) and returns what to store. Returns the stored profile and whether it was created."""
+        ...
+
+    def merge_profiles(
+        self,
+        account_id: str,
+        destination_id: str,
+        source_id: str,
+        merge: Callable[[Profile, Profile], Profile],
+    ) -> Profile:
+        """Replace the destination by `merge(destination, source)` and delete the source, atomically."""
         ...
 
     def reset(self, account_id: str | None = None) -> None:

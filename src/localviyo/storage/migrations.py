@@ -28,6 +28,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             id TEXT NOT NULL,
             email_key TEXT,
             phone_number_key TEXT,
+            external_id TEXT,
             external_id_key TEXT,
             anonymous_id_key TEXT,
             kx_key TEXT,
@@ -44,6 +45,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE UNIQUE INDEX profiles_anonymous_id
             ON profiles (account_id, anonymous_id_key) WHERE anonymous_id_key IS NOT NULL;
         CREATE UNIQUE INDEX profiles_kx ON profiles (account_id, kx_key) WHERE kx_key IS NOT NULL;
+        CREATE INDEX profiles_external_id_lookup ON profiles (account_id, external_id) WHERE external_id IS NOT NULL;
+        CREATE INDEX profiles_email_order ON profiles (account_id, coalesce(email_key, ''), id);
         CREATE INDEX profiles_created ON profiles (account_id, created, id);
         CREATE INDEX profiles_updated ON profiles (account_id, updated, id);
         """,

@@ -14,17 +14,22 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import msgspec
 
+from localviyo.core.filter import Node
+from localviyo.core.listing import Position, Sort
 from localviyo.core.profile import IDENTIFIERS, Profile, identifier_keys
 from localviyo.errors import DuplicateProfile, profile_not_found
 from localviyo.storage.base import Account, KeyRecord
 from localviyo.storage.migrations import MIGRATIONS
+from localviyo.storage.sql import LOOKUP_COLUMNS, Compiler
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(Profile).decode
+_SQL = Compiler("?")
 
 
 def sqlite_path(url: str) -> str:
@@ -160,43 +165,119 @@ class SQLiteStore:
             if row is not None:
                 raise DuplicateProfile(row[0])
 
-    def _columns(self, profile: Profile) -> tuple[str | float | bytes | None, ...]:
+    def _row(self, profile: Profile) -> dict[str, Any]:
         keys = identifier_keys(profile, external_id_unique=self.external_id_unique)
-        return (
-            *(keys.get(name) for name in IDENTIFIERS),
-            profile.created,
-            profile.updated,
-            _encode(profile),
+        row: dict[str, Any] = {f"{name}_key": keys.get(name) for name in IDENTIFIERS}
+        row.update(external_id=profile.external_id, created=profile.created, updated=profile.updated)
+        row["body"] = _encode(profile)
+        return row
+
+    def _load(self, db: sqlite3.Connection, account_id: str, profile_id: str) -> Profile | None:
+        row = db.execute(
+            "SELECT body FROM profiles WHERE account_id = ? AND id = ?", (account_id, profile_id)
+        ).fetchone()
+        return None if row is None else _decode(row[0])
+
+    def _insert(self, db: sqlite3.Connection, account_id: str, profile: Profile) -> None:
+        self._check_unique(db, account_id, profile, None)
+        row = {"account_id": account_id, "id": profile.id, **self._row(profile)}
+        names = ", ".join(row)
+        db.execute(f"INSERT INTO profiles ({names}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+
+    def _replace(self, db: sqlite3.Connection, account_id: str, old: Profile, new: Profile) -> Profile:
+        if new == old:
+            return old
+        self._check_unique(db, account_id, new, old)
+        row = self._row(new)
+        assignments = ", ".join(f"{name} = ?" for name in row)
+        db.execute(
+            f"UPDATE profiles SET {assignments} WHERE account_id = ? AND id = ?",
+            (*row.values(), account_id, old.id),
         )
+        return new
 
     def create_profile(self, account_id: str, profile: Profile) -> Profile:
         with self._write() as db:
-            self._check_unique(db, account_id, profile, None)
-            db.execute(
-                "INSERT INTO profiles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (account_id, profile.id, *self._columns(profile)),
-            )
+            self._insert(db, account_id, profile)
         return profile
 
     def update_profile(self, account_id: str, profile_id: str, change: Callable[[Profile], Profile]) -> Profile:
         with self._write() as db:
-            row = db.execute(
-                "SELECT body FROM profiles WHERE account_id = ? AND id = ?", (account_id, profile_id)
-            ).fetchone()
-            if row is None:
+            old = self._load(db, account_id, profile_id)
+            if old is None:
                 raise profile_not_found(profile_id)
-            old = _decode(row[0])
-            new = change(old)
-            if new == old:
-                return old
-            self._check_unique(db, account_id, new, old)
-            db.execute(
-                "UPDATE profiles SET email_key = ?, phone_number_key = ?, external_id_key = ?,"
-                " anonymous_id_key = ?, kx_key = ?, created = ?, updated = ?, body = ?"
-                " WHERE account_id = ? AND id = ?",
-                (*self._columns(new), account_id, profile_id),
-            )
-        return new
+            return self._replace(db, account_id, old, change(old))
+
+    def import_profile(
+        self,
+        account_id: str,
+        profile_id: str | None,
+        identifiers: dict[str, str],
+        build: Callable[[Profile | None], Profile],
+    ) -> tuple[Profile, bool]:
+        with self._write() as db:
+            if profile_id is not None:
+                old = self._load(db, account_id, profile_id)
+                if old is None:
+                    raise profile_not_found(profile_id)
+            else:
+                old = self._resolve(db, account_id, identifiers)
+            new = build(old)
+            if old is None:
+                self._insert(db, account_id, new)
+                return new, True
+            return self._replace(db, account_id, old, new), False
+
+    def _resolve(self, db: sqlite3.Connection, account_id: str, identifiers: dict[str, str]) -> Profile | None:
+        found: list[str] = []
+        for name, value in identifiers.items():
+            row = db.execute(
+                f"SELECT id FROM profiles WHERE account_id = ? AND {LOOKUP_COLUMNS[name]} = ? ORDER BY id LIMIT 1",
+                (account_id, value),
+            ).fetchone()
+            if row is not None and row[0] not in found:
+                found.append(row[0])
+        if len(found) > 1:
+            raise DuplicateProfile(found[0])
+        return self._load(db, account_id, found[0]) if found else None
+
+    def merge_profiles(
+        self,
+        account_id: str,
+        destination_id: str,
+        source_id: str,
+        merge: Callable[[Profile, Profile], Profile],
+    ) -> Profile:
+        with self._write() as db:
+            destination = self._load(db, account_id, destination_id)
+            source = self._load(db, account_id, source_id)
+            if destination is None or source is None:
+                raise profile_not_found(destination_id if destination is None else source_id)
+            db.execute("DELETE FROM profiles WHERE account_id = ? AND id = ?", (account_id, source_id))
+            return self._replace(db, account_id, destination, merge(destination, source))
+
+    def list_profiles(
+        self,
+        account_id: str,
+        where: Node | None,
+        sort: Sort,
+        start: Position | None,
+        backwards: bool,
+        limit: int,
+    ) -> list[Profile]:
+        params: list[Any] = [account_id]
+        conditions = ["account_id = ?"]
+        if where is not None:
+            conditions.append(_SQL.where(where, params))
+        if start is not None:
+            conditions.append(_SQL.beyond(sort, start, backwards, params))
+        sql = (
+            f"SELECT body FROM profiles WHERE {' AND '.join(conditions)}"
+            f" ORDER BY {_SQL.order(sort, backwards)} LIMIT {int(limit)}"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [_decode(row[0]) for row in rows]
 
     def reset(self, account_id: str | None = None) -> None:
         with self._write() as db:
