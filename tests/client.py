@@ -48,7 +48,17 @@ def check_against_spec(method: str, path: str, revision: str, reply: Reply) -> N
     operation = matched[0].get("GET" if method == "HEAD" else method)
     if operation is None:
         return
-    spec.validate_response(revision, operation.id, reply.status, reply.json())
+    spec.validate_response(revision, operation.id, reply.status, _as_the_spec_says(reply.json()))
+
+
+def _as_the_spec_says(document: Any) -> Any:
+    """The one place where live Klaviyo and its spec disagree on purpose: collection `links.next` and
+    `links.prev` are an explicit null on the last and first page (klaviyo/openapi#5), where the 2024-02-15
+    spec wants strings. We send what Klaviyo sends; the check passes over those two nulls and nothing else."""
+    links = document.get("links") if isinstance(document, dict) and isinstance(document.get("data"), list) else None
+    if isinstance(links, dict):
+        document = {**document, "links": {k: v for k, v in links.items() if not (k in ("next", "prev") and v is None)}}
+    return document
 
 
 class Api:

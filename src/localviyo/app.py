@@ -17,7 +17,7 @@ from localviyo import jsonapi
 from localviyo.api.auth import authenticate
 from localviyo.api.request import Request, Response
 from localviyo.api.routes import OPERATIONS, Operation, Router
-from localviyo.clock import Clock, Ids, SystemClock, utc
+from localviyo.clock import Clock, Ids, ManualClock, SystemClock, frozen_at, utc
 from localviyo.core.document import DocumentRules
 from localviyo.core.keys import allows
 from localviyo.errors import (
@@ -30,7 +30,7 @@ from localviyo.errors import (
     ServerError,
     Throttled,
 )
-from localviyo.ratelimit import Decision, Limiter, MemoryLimiter
+from localviyo.ratelimit import Decision, Limiter, open_limiter
 from localviyo.revisions import Revision, parse_revision
 from localviyo.service import ProfileService
 from localviyo.settings import Settings
@@ -122,7 +122,7 @@ class LocalviyoApp:
                 if tier is not None:
                     bucket, limits = f"{bucket}:{tier[0]}", tier[1]
                 decision = self.limiter.hit(bucket, limits, self.clock.time())
-                if not decision.allowed:
+                if decision is not None and not decision.allowed:
                     raise Throttled(decision.retry_after)
             response = operation.handler(request, self.service)
         except (APIError, Errors) as error:
@@ -186,11 +186,16 @@ def create_app(
 ) -> LocalviyoApp:
     """The one way to build the server; the store is migrated before the app is returned."""
     settings = settings or Settings()
-    clock = clock or SystemClock()
+    if clock is None:
+        clock = ManualClock(frozen_at(settings.frozen_time)) if settings.frozen_time else SystemClock()
     if store is None:
-        store = open_store(settings.database_url, external_id_unique=settings.external_id_unique)
+        store = open_store(
+            settings.database_url, external_id_unique=settings.external_id_unique, pool_size=settings.pool_size
+        )
     store.migrate()
-    limiter = MemoryLimiter() if settings.rate_limits == "klaviyo" else None
+    limiter = None
+    if settings.rate_limits == "klaviyo":
+        limiter = open_limiter(settings.redis_url, fail_open=settings.redis_failure == "open")
     return LocalviyoApp(settings, store, clock, ids or Ids(clock), limiter)
 
 

@@ -46,7 +46,7 @@ def _settings(**flags: Any) -> Settings:
 
 
 def _store(settings: Settings) -> Store:
-    store = open_store(settings.database_url, external_id_unique=settings.external_id_unique)
+    store = open_store(settings.database_url, external_id_unique=settings.external_id_unique, pool_size=1)
     store.migrate()
     return store
 
@@ -71,16 +71,31 @@ def serve(**flags: Any) -> None:
     key = accounts.first_run_key(store, clock)
     if key is not None:
         click.echo(f'localviyo: new store; created account "{accounts.DEFAULT_ACCOUNT}" with a full-access API key:')
-        click.echo(key)
-    app = create_app(settings, store=store, clock=clock)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=settings.log_level == "debug",
-        lifespan="on",
-    )
+        click.echo(key, nl=True)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": settings.log_level == "debug",
+        "lifespan": "on",
+    }
+    if settings.workers > 1:
+        store.close()
+        # Each worker process builds its own app from the same settings, handed over as LOCALVIYO_* variables.
+        for setting in SETTINGS:
+            value = getattr(settings, setting.name)
+            if value is not None:
+                os.environ[setting.env] = str(value).lower() if isinstance(value, bool) else str(value)
+        uvicorn.run("localviyo.cli:worker_app", factory=True, workers=settings.workers, **options)
+    else:
+        uvicorn.run(create_app(settings, store=store), **options)
+
+
+def worker_app() -> Any:
+    """The app of one `serve --workers N` process."""
+    from localviyo.app import create_app
+
+    return create_app(Settings.from_env(os.environ))
 
 
 @main.command()
@@ -88,7 +103,7 @@ def serve(**flags: Any) -> None:
 def migrate(**flags: Any) -> None:
     """Apply pending schema migrations and exit."""
     settings = _settings(**flags)
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, pool_size=1)
     applied = store.migrate()
     click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
 

@@ -67,7 +67,9 @@ def decide(counts: tuple[int, int], limits: Limits, now: float) -> Decision:
 
 
 class Limiter(Protocol):
-    def hit(self, key: str, limits: Limits, now: float) -> Decision: ...
+    def hit(self, key: str, limits: Limits, now: float) -> Decision | None:
+        """Count one request if both windows have room; None when the limiter cannot tell (fail open)."""
+        ...
 
     def reset(self) -> None: ...
 
@@ -97,3 +99,12 @@ class MemoryLimiter:
     def reset(self) -> None:
         with self._lock:
             self._windows.clear()
+
+
+def open_limiter(redis_url: str | None, *, fail_open: bool = True) -> Limiter:
+    """In this process's memory, or in Redis when a URL is given (its client is imported only then)."""
+    if not redis_url:
+        return MemoryLimiter()
+    from localviyo.ratelimit_redis import RedisLimiter
+
+    return RedisLimiter(redis_url, fail_open=fail_open)

@@ -100,7 +100,7 @@ class ProfileService:
         if backwards:
             profiles.reverse()
         if not profiles:
-            return Page([], None, start if backwards else None)
+            return Page([], None, None)  # nothing here: no way on that would not loop
         first, last = position(profiles[0], sort), position(profiles[-1], sort)
         if backwards:
             return Page(profiles, last if start is not None else None, first if more else None)

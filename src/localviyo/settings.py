@@ -36,6 +36,13 @@ class Setting:
             raise ValueError(f"{source}={raw!r}: {error}") from None
 
 
+def _time(text: str) -> str:
+    from localviyo.clock import frozen_at
+
+    frozen_at(text)  # raises ValueError when it is not an ISO 8601 time
+    return text
+
+
 def _bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes", "on"):
         return True
@@ -73,6 +80,21 @@ SETTINGS: tuple[Setting, ...] = (
         parse=int,
     ),
     Setting("log_level", "info", "Server log level.", choices=("critical", "error", "warning", "info", "debug")),
+    Setting(
+        "frozen_time",
+        None,
+        "Start with the clock frozen at this ISO 8601 time (timestamps, rate-limit windows); for tests.",
+        parse=_time,
+    ),
+    Setting("workers", 1, "Server processes; with more than one, give --redis-url so limits are shared.", parse=int),
+    Setting("pool_size", 10, "Connections per process to PostgreSQL.", parse=int),
+    Setting("redis_url", None, "Keep rate-limit windows in Redis (redis://host:6379/0), shared by all processes."),
+    Setting(
+        "redis_failure",
+        "open",
+        "When Redis cannot be reached: open (serve without limits) or closed (503).",
+        choices=("open", "closed"),
+    ),
 )
 
 
@@ -86,6 +108,11 @@ class Settings:
     external_id_unique: bool = True
     mismatch_status: int = 409
     log_level: str = "info"
+    frozen_time: str | None = None
+    workers: int = 1
+    pool_size: int = 10
+    redis_url: str | None = None
+    redis_failure: str = "open"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:

@@ -69,6 +69,8 @@ class Compiler:
 
     def order(self, sort: Sort, backwards: bool) -> str:
         direction = "DESC" if sort.descending != backwards else "ASC"
+        if sort.field not in SORT_EXPRESSIONS:
+            return f"id {direction}"  # a constant sort value: ties everywhere, so id alone orders
         return f"{self.sort_expression(sort)} {direction}, id {direction}"
 
     def sort_expression(self, sort: Sort) -> str:
