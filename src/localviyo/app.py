@@ -1,37 +1,36 @@
 """The ASGI application: routing, the checks every request passes through, and error rendering.
 
 Order of the checks, as in Django REST Framework, on which Klaviyo's API is built: route (404/405), body
-size (413), revision (400/404), key (401), scope (403), rate limit (429); then the handler parses the
-body (415/400) and calls the service. Everything after the body is read is synchronous and runs on the
-event loop for an inline store (SQLite), in a worker thread otherwise.
+size (413), revision (400/404), key (401), scope (403), then any fault set on purpose, then the rate limit
+(429); then the handler parses the body (415/400) and calls the service. Everything after the body is read
+is synchronous and runs on the event loop for an inline store (SQLite), in a worker thread otherwise.
+Every request to the Klaviyo API goes into the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from localviyo import jsonapi
+from localviyo.admin import MAX_BODY_BYTES as ADMIN_MAX_BODY_BYTES
+from localviyo.admin import PREFIX, Admin, seed_changes
 from localviyo.api.auth import authenticate
-from localviyo.api.request import Request, Response
+from localviyo.api.request import MAX_BODY_BYTES, Request, Response, read_body
 from localviyo.api.routes import OPERATIONS, Operation, Router
-from localviyo.clock import Clock, Ids, ManualClock, SystemClock, frozen_at, utc
+from localviyo.clock import AdjustableClock, Clock, Ids, ManualClock, frozen_at, utc
 from localviyo.core.document import DocumentRules
 from localviyo.core.keys import allows
-from localviyo.errors import (
-    APIError,
-    Errors,
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
-    PermissionDenied,
-    ServerError,
-    Throttled,
-)
+from localviyo.core.profile import Profile
+from localviyo.errors import APIError, Errors, MethodNotAllowed, NotFound, PermissionDenied, ServerError, Throttled
+from localviyo.faults import Faults
+from localviyo.journal import Journal
 from localviyo.ratelimit import Decision, Limiter, open_limiter
 from localviyo.revisions import Revision, parse_revision
+from localviyo.seed import SeedItem
 from localviyo.service import ProfileService
 from localviyo.settings import Settings
 from localviyo.storage import Store, open_store
@@ -41,8 +40,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-MAX_BODY_BYTES = 100 * 1024  # "The maximum allowed payload size is 100KB" (Klaviyo, from 2025-01-15)
-TOO_LARGE = "The maximum allowed payload size is 100KB."
 NO_ROUTE = "Not found."
 NO_SCOPE = "You do not have permission to perform this action."
 SERVER_ERROR = "A server error occurred."
@@ -59,6 +56,9 @@ class LocalviyoApp:
         self.limiter = limiter
         self.service = ProfileService(store, clock, ids, DocumentRules(mismatch_status=settings.mismatch_status))
         self.router = Router(OPERATIONS)
+        self.journal = Journal(settings.journal_size)
+        self.faults = Faults()
+        self.admin = Admin(self) if settings.admin == "on" else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -68,45 +68,91 @@ class LocalviyoApp:
             return
         if scope["type"] != "http":
             return
-        response = await self._handle(scope, receive)
+        started = time.perf_counter()
+        response, request, operation = await self._handle(scope, receive)
+        if response.delay:
+            await asyncio.sleep(response.delay)
         headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()]
         if response.body:
-            headers.append((b"content-type", jsonapi.MEDIA_TYPE.encode()))
+            headers.append((b"content-type", response.content_type.encode()))
         headers.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else response.body})
+        if request is not None and not request.path.startswith(PREFIX):
+            self.journal.record(
+                time=self.clock.time(),
+                method=request.method,
+                path=request.path,
+                query_string=request.query_string,
+                headers=request.headers,
+                body=request.body,
+                status=response.status,
+                response=response.body,
+                operation=operation.id if operation else None,
+                account=request.account_id or None,
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
 
-    async def _handle(self, scope: Scope, receive: Receive) -> Response:
+    async def _handle(self, scope: Scope, receive: Receive) -> tuple[Response, Request | None, Operation | None]:
+        request: Request | None = None
+        operation: Operation | None = None
         try:
             headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-            matched = self.router.match(scope["path"])
-            if matched is None:
-                raise NotFound(NO_ROUTE, pointer="/data/")
-            methods, params = matched
-            allow = sorted(methods) + (["HEAD"] if "GET" in methods else []) + ["OPTIONS"]
-            method = scope["method"]
-            if method == "OPTIONS":
-                return Response(204, headers={"Allow": ", ".join(allow)})
-            operation = methods.get("GET" if method == "HEAD" else method)
-            if operation is None:
-                raise MethodNotAllowed(method, allow)
             request = Request(
-                method=method,
+                method=scope["method"],
                 path=scope["path"],
                 query_string=scope["query_string"].decode("latin-1"),
                 headers=headers,
-                body=await _read_body(headers, receive),
+                body=b"",
                 base_url=self._base_url(scope, headers),
-                path_params=params,
             )
+            if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+                if self.admin is None:
+                    raise NotFound(NO_ROUTE, pointer="/data/")
+                request.body = await read_body(headers, receive, ADMIN_MAX_BODY_BYTES)
+                return await self._run(self.admin.handle, request), request, None
+            operation = self._route(request)
+            if operation is None:
+                return Response(204, headers={"Allow": ", ".join(self._allow(request.path))}), request, None
+            request.body = await read_body(headers, receive, MAX_BODY_BYTES)
         except (APIError, Errors) as error:
-            return self.error_response(error)
+            return self.error_response(error), request, operation
         except Exception:
             log.exception("unhandled error routing %s %s", scope.get("method"), scope.get("path"))
-            return self.error_response(ServerError(SERVER_ERROR))
+            return self.error_response(ServerError(SERVER_ERROR)), request, operation
+        return await self._run(lambda r: self.process(operation, r), request), request, operation
+
+    async def _run(self, work: Callable[[Request], Response], request: Request) -> Response:
+        def guarded(request: Request) -> Response:
+            try:
+                return work(request)
+            except (APIError, Errors) as error:
+                return self.error_response(error)
+            except Exception:
+                log.exception("unhandled error in %s %s", request.method, request.path)
+                return self.error_response(ServerError(SERVER_ERROR))
+
         if self.store.inline:
-            return self.process(operation, request)
-        return await asyncio.to_thread(self.process, operation, request)
+            return guarded(request)
+        return await asyncio.to_thread(guarded, request)
+
+    def _route(self, request: Request) -> Operation | None:
+        """The operation for this method and path; None for OPTIONS."""
+        matched = self.router.match(request.path)
+        if matched is None:
+            raise NotFound(NO_ROUTE, pointer="/data/")
+        methods, request.path_params = matched
+        if request.method == "OPTIONS":
+            return None
+        operation = methods.get("GET" if request.method == "HEAD" else request.method)
+        if operation is None:
+            raise MethodNotAllowed(request.method, self._allow(request.path))
+        return operation
+
+    def _allow(self, path: str) -> list[str]:
+        matched = self.router.match(path)
+        methods = sorted(matched[0]) if matched else []
+        return methods + (["HEAD"] if "GET" in methods else []) + ["OPTIONS"]
 
     def process(self, operation: Operation, request: Request) -> Response:
         decision: Decision | None = None
@@ -116,15 +162,15 @@ class LocalviyoApp:
             if not allows(key.scopes, operation.scopes):
                 raise PermissionDenied(NO_SCOPE, pointer="/data/")
             request.account_id = key.account_id
-            if self.limiter is not None:
-                bucket, limits = f"{key.account_id}:{operation.id}", operation.limits_for(request.revision.date)
-                tier = operation.tier(request) if operation.tier is not None else None
-                if tier is not None:
-                    bucket, limits = f"{bucket}:{tier[0]}", tier[1]
-                decision = self.limiter.hit(bucket, limits, self.clock.time())
-                if decision is not None and not decision.allowed:
-                    raise Throttled(decision.retry_after)
+            fault = self.faults.take(operation.id, request.method, request.path, key.account_id)
+            delay = fault.latency if fault else 0.0
+            if fault is not None and (error := fault.error()) is not None:
+                response = self.error_response(error)
+                response.delay = delay
+                return response
+            decision = self._limit(operation, request, key.account_id)
             response = operation.handler(request, self.service)
+            response.delay = delay
         except (APIError, Errors) as error:
             response = self.error_response(error)
         except Exception:
@@ -135,6 +181,18 @@ class LocalviyoApp:
             response.headers["RateLimit-Remaining"] = str(decision.remaining)
             response.headers["RateLimit-Reset"] = str(decision.reset)
         return response
+
+    def _limit(self, operation: Operation, request: Request, account_id: str) -> Decision | None:
+        if self.limiter is None:
+            return None
+        bucket, limits = f"{account_id}:{operation.id}", operation.limits_for(request.revision.date)
+        tier = operation.tier(request) if operation.tier is not None else None
+        if tier is not None:
+            bucket, limits = f"{bucket}:{tier[0]}", tier[1]
+        decision = self.limiter.hit(bucket, limits, self.clock.time())
+        if decision is not None and not decision.allowed:
+            raise Throttled(decision.retry_after)
+        return decision
 
     def _revision(self, value: str | None, operation: Operation) -> Revision:
         today = utc(self.clock.time()).date().isoformat()
@@ -156,25 +214,34 @@ class LocalviyoApp:
             headers.update(item.headers)
         return Response(error.status, jsonapi.error_document(errors, self.ids.uuid), headers)
 
+    # What tests and the admin API do to a running server
 
-async def _read_body(headers: dict[str, str], receive: Receive) -> bytes:
-    length = headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(TOO_LARGE, pointer="/data/")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(TOO_LARGE, pointer="/data/")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+    def reset(self, account_id: str | None = None) -> None:
+        """Profiles of one account, or everything: profiles, journal, faults, rate-limit windows, clock.
+        Keys and accounts stay."""
+        self.store.reset(account_id)
+        if account_id is None:
+            self.journal.clear()
+            self.faults.clear()
+            if self.limiter is not None:
+                self.limiter.reset()
+            if isinstance(self.clock, AdjustableClock) and not isinstance(self.clock, ManualClock):
+                self.clock.reset()
+
+    def set_rate_limits(self, on: bool) -> None:
+        self.limiter = (
+            open_limiter(self.settings.redis_url, fail_open=self.settings.redis_failure == "open") if on else None
+        )
+
+    def seed(self, items: Iterable[SeedItem], account: str) -> list[Profile]:
+        from localviyo import accounts
+
+        seeded = []
+        for item in items:
+            owner = accounts.ensure_account(self.store, item.account or account, self.clock)
+            changes = seed_changes(item)
+            seeded.append(self.service.seed_profile(owner.id, item.id, changes, item.created, item.updated))
+        return seeded
 
 
 def create_app(
@@ -187,7 +254,7 @@ def create_app(
     """The one way to build the server; the store is migrated before the app is returned."""
     settings = settings or Settings()
     if clock is None:
-        clock = ManualClock(frozen_at(settings.frozen_time)) if settings.frozen_time else SystemClock()
+        clock = ManualClock(frozen_at(settings.frozen_time)) if settings.frozen_time else AdjustableClock()
     if store is None:
         store = open_store(
             settings.database_url, external_id_unique=settings.external_id_unique, pool_size=settings.pool_size
@@ -196,7 +263,7 @@ def create_app(
     limiter = None
     if settings.rate_limits == "klaviyo":
         limiter = open_limiter(settings.redis_url, fail_open=settings.redis_failure == "open")
-    return LocalviyoApp(settings, store, clock, ids or Ids(clock), limiter)
+    return LocalviyoApp(settings, store, clock, ids or Ids(clock, settings.seed_ids), limiter)
 
 
 __all__ = ["LocalviyoApp", "create_app"]

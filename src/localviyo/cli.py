@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -72,6 +73,8 @@ def serve(**flags: Any) -> None:
     if key is not None:
         click.echo(f'localviyo: new store; created account "{accounts.DEFAULT_ACCOUNT}" with a full-access API key:')
         click.echo(key, nl=True)
+    if settings.seed:
+        _seed(settings, store, Path(settings.seed))
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -89,6 +92,23 @@ def serve(**flags: Any) -> None:
         uvicorn.run("localviyo.cli:worker_app", factory=True, workers=settings.workers, **options)
     else:
         uvicorn.run(create_app(settings, store=store), **options)
+
+
+def _seed(settings: Settings, store: Store, path: Path) -> None:
+    from localviyo.app import create_app
+    from localviyo.errors import APIError, Errors
+    from localviyo.seed import parse_seed
+
+    try:
+        items = parse_seed(path.read_bytes())
+        seeded = create_app(settings.replace(rate_limits="off"), store=store).seed(items, accounts.DEFAULT_ACCOUNT)
+    except (OSError, ValueError) as error:
+        raise click.UsageError(f"--seed {path}: {error}") from None
+    except (APIError, Errors) as error:
+        problems = error.errors if isinstance(error, Errors) else [error]
+        detail = "; ".join(f"{e.detail} ({e.pointer or e.parameter})" for e in problems)
+        raise click.UsageError(f"--seed {path}: {detail}") from None
+    click.echo(f"localviyo: seeded {len(seeded)} profile(s) from {path}")
 
 
 def worker_app() -> Any:

@@ -22,23 +22,64 @@ class SystemClock:
         return time.time()
 
 
-class ManualClock:
-    """A clock that moves only when told to: `advance()` or `set()`."""
+class AdjustableClock:
+    """The server's clock: the system's, moved by an offset, or frozen. Users' tests drive it through the
+    admin API and the pytest fixture; created/updated, rate-limit windows and Retry-After all follow it.
 
-    def __init__(self, start: float | None = None) -> None:
-        self._now = time.time() if start is None else start
+    - `freeze(at=None)`: stop (where it is, or at `at`);
+    - `unfreeze()`: run again from where it stands;
+    - `advance(seconds)`, `set(now)`: move it, frozen or running.
+    """
+
+    def __init__(self, start: float | None = None, *, frozen: bool = False) -> None:
         self._lock = threading.Lock()
+        now = time.time()
+        self._offset = 0.0 if start is None else start - now
+        self._frozen_at: float | None = (now + self._offset) if frozen else None
 
     def time(self) -> float:
-        return self._now
+        frozen = self._frozen_at
+        return frozen if frozen is not None else time.time() + self._offset
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen_at is not None
+
+    def freeze(self, at: float | None = None) -> None:
+        with self._lock:
+            self._frozen_at = self.time() if at is None else at
+
+    def unfreeze(self) -> None:
+        with self._lock:
+            if self._frozen_at is not None:
+                self._offset = self._frozen_at - time.time()
+                self._frozen_at = None
 
     def advance(self, seconds: float) -> None:
         with self._lock:
-            self._now += seconds
+            if self._frozen_at is not None:
+                self._frozen_at += seconds
+            else:
+                self._offset += seconds
 
     def set(self, now: float) -> None:
         with self._lock:
-            self._now = now
+            if self._frozen_at is not None:
+                self._frozen_at = now
+            else:
+                self._offset = now - time.time()
+
+    def reset(self) -> None:
+        """Back to the system's time, running."""
+        with self._lock:
+            self._offset, self._frozen_at = 0.0, None
+
+
+class ManualClock(AdjustableClock):
+    """A clock that moves only when told to: `advance()` or `set()` (frozen from the start)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        super().__init__(start, frozen=True)
 
 
 def utc(timestamp: float) -> datetime:

@@ -6,6 +6,7 @@ Handlers parse and render; every rule about what a request does to the stored pr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import msgspec
@@ -17,7 +18,7 @@ from localviyo.core.filter import Node
 from localviyo.core.listing import Position, Sort, position
 from localviyo.core.patch import apply_changes
 from localviyo.core.profile import Profile
-from localviyo.errors import Invalid, profile_not_found
+from localviyo.errors import Invalid, NotFound, profile_not_found
 from localviyo.storage.base import Store
 
 
@@ -77,6 +78,47 @@ class ProfileService:
             return created
 
         return self.store.import_profile(account_id, profile_id, identifiers, build)
+
+    def seed_profile(
+        self,
+        account_id: str,
+        profile_id: str | None,
+        changes: Changes,
+        created: float | None = None,
+        updated: float | None = None,
+    ) -> Profile:
+        """An upsert for seed files: by id (creating it with that id if needed) or by identifiers; given
+        timestamps are kept, so seeded data can be as old as a test needs."""
+
+        def stamp(profile: Profile) -> Profile:
+            if created is None and updated is None:
+                return profile
+            first = profile.created if created is None else created
+            return msgspec.structs.replace(profile, created=first, updated=updated if updated is not None else first)
+
+        if profile_id is not None:
+            try:
+                return self.store.update_profile(account_id, profile_id, lambda old: stamp(self._changed(old, changes)))
+            except NotFound:
+                now = self.clock.time()
+                new = apply_changes(Profile(id=profile_id, created=now, updated=now), changes)
+                if not new.has_identifier():
+                    raise Invalid(NO_IDENTIFIER, pointer="/data/attributes") from None
+                return self.store.create_profile(account_id, stamp(new))
+        profile, _ = self.create_or_update_profile(account_id, None, changes)
+        if created is None and updated is None:
+            return profile
+        return self.store.update_profile(account_id, profile.id, stamp)
+
+    def export(self, account_id: str, batch: int = 1000) -> Iterator[Profile]:
+        """Every profile of the account, in id order, read a batch at a time."""
+        start: Position | None = None
+        while True:
+            found = self.store.list_profiles(account_id, None, Sort("id"), start, False, batch)
+            yield from found
+            if len(found) < batch:
+                return
+            start = position(found[-1], Sort("id"))
 
     def merge_profiles(self, account_id: str, destination_id: str, source_id: str) -> Profile:
         def combine(destination: Profile, source: Profile) -> Profile:

@@ -86,6 +86,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Start with the clock frozen at this ISO 8601 time (timestamps, rate-limit windows); for tests.",
         parse=_time,
     ),
+    Setting(
+        "admin", "on", "The admin API under /__localviyo/ (reset, seed, journal, faults, clock).", choices=("on", "off")
+    ),
+    Setting("admin_token", None, "If set, the admin API requires `Authorization: Bearer <token>`."),
+    Setting("journal_size", 1000, "Requests the journal keeps (0: none).", parse=int),
+    Setting("seed", None, "A JSON or JSON-lines file of profiles to upsert at start (see the README)."),
+    Setting("seed_ids", None, "Make profile ids and error ids repeatable from this integer seed.", parse=int),
     Setting("workers", 1, "Server processes; with more than one, give --redis-url so limits are shared.", parse=int),
     Setting("pool_size", 10, "Connections per process to PostgreSQL.", parse=int),
     Setting("redis_url", None, "Keep rate-limit windows in Redis (redis://host:6379/0), shared by all processes."),
@@ -109,6 +116,11 @@ class Settings:
     mismatch_status: int = 409
     log_level: str = "info"
     frozen_time: str | None = None
+    admin: str = "on"
+    admin_token: str | None = None
+    journal_size: int = 1000
+    seed: str | None = None
+    seed_ids: int | None = None
     workers: int = 1
     pool_size: int = 10
     redis_url: str | None = None

@@ -8,10 +8,12 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from localviyo.errors import Invalid, ParseError, UnsupportedMediaType
+from localviyo.errors import Invalid, ParseError, PayloadTooLarge, UnsupportedMediaType
 from localviyo.revisions import DEFAULT, Revision
 
 JSON_TYPES = frozenset({"application/json", "application/vnd.api+json"})
+MAX_BODY_BYTES = 100 * 1024  # "The maximum allowed payload size is 100KB" (Klaviyo, from 2025-01-15)
+TOO_LARGE = "The maximum allowed payload size is 100KB."
 MAX_QUERY_PARAMETERS = 100
 
 _decode = msgspec.json.Decoder().decode
@@ -60,3 +62,26 @@ class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/vnd.api+json"
+    delay: float = 0.0  # seconds to wait before answering (a latency fault)
+
+
+async def read_body(headers: dict[str, str], receive: Any, limit: int) -> bytes:
+    """The whole request body; PayloadTooLarge as soon as it is known to pass `limit` bytes."""
+    length = headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(TOO_LARGE, pointer="/data/")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(TOO_LARGE, pointer="/data/")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)

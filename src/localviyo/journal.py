@@ -1,0 +1,138 @@
+"""The request journal: what clients sent to the Klaviyo API and what they got back, for tests to assert on.
+
+Bounded (the oldest entries go first), in this process's memory, and never holding a whole API key: the
+`Authorization` header is kept with the key masked to its label (`pk_abc…wxyz`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+
+from localviyo.core.keys import label
+
+MAX_BODY = 64 * 1024  # bodies kept per entry; longer ones are cut, and say so
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: int
+    time: float
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    status: int
+    response: Any
+    operation: str | None = None
+    account: str | None = None
+    duration_ms: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mask_authorization(value: str) -> str:
+    scheme, _, key = value.partition(" ")
+    key = key.strip()
+    return f"{scheme} {label(key)}" if len(key) > 10 else f"{scheme} ***"
+
+
+def _content(raw: bytes) -> Any:
+    """A body as JSON when it is JSON, else as text (cut at MAX_BODY)."""
+    if not raw:
+        return None
+    if len(raw) <= MAX_BODY:
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            pass
+    text = raw[:MAX_BODY].decode("utf-8", "replace")
+    return text if len(raw) <= MAX_BODY else text + f"… ({len(raw)} bytes)"
+
+
+class Journal:
+    def __init__(self, size: int = 1000) -> None:
+        self.size = size
+        self._entries: deque[Entry] = deque(maxlen=max(size, 1))
+        self._lock = threading.Lock()
+        self._next = 1
+
+    def record(
+        self,
+        *,
+        time: float,
+        method: str,
+        path: str,
+        query_string: str,
+        headers: dict[str, str],
+        body: bytes,
+        status: int,
+        response: bytes,
+        operation: str | None,
+        account: str | None,
+        duration_ms: float,
+    ) -> None:
+        if self.size <= 0:
+            return
+        kept = dict(headers)
+        if "authorization" in kept:
+            kept["authorization"] = mask_authorization(kept["authorization"])
+        query = dict(parse_qsl(query_string, keep_blank_values=True))
+        with self._lock:
+            entry = Entry(
+                self._next,
+                time,
+                method,
+                path,
+                query,
+                kept,
+                _content(body),
+                status,
+                _content(response),
+                operation,
+                account,
+                round(duration_ms, 3),
+            )
+            self._next += 1
+            self._entries.append(entry)
+
+    def find(
+        self,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        operation: str | None = None,
+        account: str | None = None,
+    ) -> list[Entry]:
+        """Entries matching every criterion given; `path` matches with or without the trailing slash."""
+        wanted_path = path.rstrip("/") if path is not None else None
+        return [
+            entry
+            for entry in self
+            if (method is None or entry.method == method.upper())
+            and (wanted_path is None or entry.path.rstrip("/") == wanted_path)
+            and (status is None or entry.status == status)
+            and (operation is None or entry.operation == operation)
+            and (account is None or entry.account == account)
+        ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __iter__(self) -> Iterator[Entry]:
+        with self._lock:
+            return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
