@@ -7,6 +7,7 @@ fails here as SDKClientError.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -196,3 +197,33 @@ def test_sdk_revision_specific_attributes(sdk: SDKClient, runner: SDKRunner) -> 
     else:
         assert update(sdk, created["id"], {"locale": "fr-FR"})["locale"] == "fr-FR"
         assert get(sdk, created["id"])["attributes"]["locale"] == "fr-FR"
+
+
+def test_sdk_retries_a_429_fault(runner: SDKRunner, live: Live) -> None:
+    """7.0.0 retries 429s without reading Retry-After; 25.0.0 waits at least Retry-After before retrying."""
+    name, key = live.new_account()
+    account = live.store.account_by_name(name)
+    assert account is not None
+    sdk = runner.client(key, live.url, {"max_retries": 3, "max_delay": 1})
+    profile = create(sdk, email="retry@example.com")
+    live.app.faults.add({"status": 429, "times": 2, "retry_after": 1, "account": account.id})
+    started = time.monotonic()
+    assert get(sdk, profile["id"])["id"] == profile["id"]
+    elapsed = time.monotonic() - started
+    statuses = [entry.status for entry in live.app.journal.find(account=account.id, operation="get_profile")]
+    assert statuses == [429, 429, 200]
+    if runner.version == "25.0.0":
+        assert elapsed >= 2.0  # two waits of at least Retry-After: 1
+
+
+def test_sdk_gives_up_after_max_retries(runner: SDKRunner, live: Live) -> None:
+    name, key = live.new_account()
+    account = live.store.account_by_name(name)
+    assert account is not None
+    sdk = runner.client(key, live.url, {"max_retries": 2, "max_delay": 1})
+    live.app.faults.add({"status": 503, "times": 5, "account": account.id})
+    with pytest.raises(SDKError) as raised:
+        get(sdk, "01GDDKASAP8TKDDA2GRZDSVP4H")
+    assert raised.value.status == 503
+    assert raised.value.json()["errors"][0]["code"] == "service_unavailable"
+    assert len(live.app.journal.find(account=account.id)) == 2

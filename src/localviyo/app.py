@@ -156,6 +156,7 @@ class LocalviyoApp:
 
     def process(self, operation: Operation, request: Request) -> Response:
         decision: Decision | None = None
+        delay = 0.0
         try:
             request.revision = self._revision(request.headers.get("revision"), operation)
             key = authenticate(request.headers.get("authorization"), self.store)
@@ -163,19 +164,18 @@ class LocalviyoApp:
                 raise PermissionDenied(NO_SCOPE, pointer="/data/")
             request.account_id = key.account_id
             fault = self.faults.take(operation.id, request.method, request.path, key.account_id)
-            delay = fault.latency if fault else 0.0
-            if fault is not None and (error := fault.error()) is not None:
-                response = self.error_response(error)
-                response.delay = delay
-                return response
+            if fault is not None:
+                delay = fault.latency
+                if (error := fault.error()) is not None:
+                    raise error
             decision = self._limit(operation, request, key.account_id)
             response = operation.handler(request, self.service)
-            response.delay = delay
         except (APIError, Errors) as error:
             response = self.error_response(error)
         except Exception:
             log.exception("unhandled error in %s", operation.id)
             response = self.error_response(ServerError(SERVER_ERROR))
+        response.delay = delay
         if decision is not None and decision.allowed:
             response.headers["RateLimit-Limit"] = str(decision.limit)
             response.headers["RateLimit-Remaining"] = str(decision.remaining)
