@@ -59,6 +59,7 @@ class LocalviyoApp:
         self.journal = Journal(settings.journal_size)
         self.faults = Faults()
         self.admin = Admin(self) if settings.admin == "on" else None
+        self._revisions: dict[tuple[str | None, str, str], Revision] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -196,7 +197,13 @@ class LocalviyoApp:
 
     def _revision(self, value: str | None, operation: Operation) -> Revision:
         today = utc(self.clock.time()).date().isoformat()
-        return parse_revision(value, today=today, earliest=operation.since)
+        cache_key = (value, operation.since, today)
+        revision = self._revisions.get(cache_key)
+        if revision is None:
+            revision = parse_revision(value, today=today, earliest=operation.since)
+            if len(self._revisions) < 256:  # valid headers are few; a flood of odd ones is not kept
+                self._revisions[cache_key] = revision
+        return revision
 
     def _base_url(self, scope: Scope, headers: dict[str, str]) -> str:
         if self.settings.base_url:

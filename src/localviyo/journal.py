@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,22 +22,49 @@ MAX_BODY = 64 * 1024  # bodies kept per entry; longer ones are cut, and say so
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """One request and its response. Bodies are kept as bytes and read as JSON when asked for, so
+    recording costs the request next to nothing."""
+
     id: int
     time: float
     method: str
     path: str
-    query: dict[str, str]
+    query_string: str
     headers: dict[str, str]
-    body: Any
+    raw_body: bytes
     status: int
-    response: Any
+    raw_response: bytes
     operation: str | None = None
     account: str | None = None
     duration_ms: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.query_string, keep_blank_values=True))
+
+    @property
+    def body(self) -> Any:
+        return _content(self.raw_body)
+
+    @property
+    def response(self) -> Any:
+        return _content(self.raw_response)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "id": self.id,
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "body": self.body,
+            "status": self.status,
+            "response": self.response,
+            "operation": self.operation,
+            "account": self.account,
+            "duration_ms": self.duration_ms,
+        }
 
 
 def mask_authorization(value: str) -> str:
@@ -47,7 +74,7 @@ def mask_authorization(value: str) -> str:
 
 
 def _content(raw: bytes) -> Any:
-    """A body as JSON when it is JSON, else as text (cut at MAX_BODY)."""
+    """A body as JSON when it is JSON, else as text; one over MAX_BODY is cut, and says so."""
     if not raw:
         return None
     if len(raw) <= MAX_BODY:
@@ -56,7 +83,7 @@ def _content(raw: bytes) -> Any:
         except msgspec.DecodeError:
             pass
     text = raw[:MAX_BODY].decode("utf-8", "replace")
-    return text if len(raw) <= MAX_BODY else text + f"… ({len(raw)} bytes)"
+    return text if len(raw) <= MAX_BODY else text + "… (cut)"
 
 
 class Journal:
@@ -86,18 +113,17 @@ class Journal:
         kept = dict(headers)
         if "authorization" in kept:
             kept["authorization"] = mask_authorization(kept["authorization"])
-        query = dict(parse_qsl(query_string, keep_blank_values=True))
         with self._lock:
             entry = Entry(
                 self._next,
                 time,
                 method,
                 path,
-                query,
+                query_string,
                 kept,
-                _content(body),
+                body[: MAX_BODY + 1],
                 status,
-                _content(response),
+                response[: MAX_BODY + 1],
                 operation,
                 account,
                 round(duration_ms, 3),
