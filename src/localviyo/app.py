@@ -19,13 +19,22 @@ from localviyo import jsonapi
 from localviyo.admin import MAX_BODY_BYTES as ADMIN_MAX_BODY_BYTES
 from localviyo.admin import PREFIX, Admin, seed_changes
 from localviyo.api.auth import authenticate
-from localviyo.api.request import MAX_BODY_BYTES, Request, Response, read_body
+from localviyo.api.request import MAX_BODY_BYTES, MAX_QUERY_PARAMETERS, TOO_DEEP, Request, Response, read_body
 from localviyo.api.routes import OPERATIONS, Operation, Router
 from localviyo.clock import AdjustableClock, Clock, Ids, ManualClock, frozen_at, utc
 from localviyo.core.document import DocumentRules
 from localviyo.core.keys import allows
 from localviyo.core.profile import Profile
-from localviyo.errors import APIError, Errors, MethodNotAllowed, NotFound, PermissionDenied, ServerError, Throttled
+from localviyo.errors import (
+    APIError,
+    Errors,
+    Invalid,
+    MethodNotAllowed,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    Throttled,
+)
 from localviyo.faults import Faults
 from localviyo.journal import Journal
 from localviyo.ratelimit import Decision, Limiter, open_limiter
@@ -112,6 +121,10 @@ class LocalviyoApp:
                     raise NotFound(NO_ROUTE, pointer="/data/")
                 request.body = await read_body(headers, receive, ADMIN_MAX_BODY_BYTES)
                 return await self._run(self.admin.handle, request), request, None
+            if "\x00" in request.path:
+                raise NotFound(NO_ROUTE, pointer="/data/")  # no id or route holds a NUL
+            if request.query_string.count("&") >= MAX_QUERY_PARAMETERS:
+                request.query  # noqa: B018 — parsing it raises the 400 for too many parameters
             operation = self._route(request)
             if operation is None:
                 return Response(204, headers={"Allow": ", ".join(self._allow(request.path))}), request, None
@@ -129,6 +142,8 @@ class LocalviyoApp:
                 return work(request)
             except (APIError, Errors) as error:
                 return self.error_response(error)
+            except RecursionError:
+                return self.error_response(Invalid(TOO_DEEP, pointer="/data/"))
             except Exception:
                 log.exception("unhandled error in %s %s", request.method, request.path)
                 return self.error_response(ServerError(SERVER_ERROR))
@@ -173,6 +188,10 @@ class LocalviyoApp:
             response = operation.handler(request, self.service)
         except (APIError, Errors) as error:
             response = self.error_response(error)
+        except RecursionError:
+            # Input that nests deeper than the decoder refuses (about 1,000 levels) but deep enough to
+            # exhaust a recursive step later: refused like the decoder's, before anything is stored.
+            response = self.error_response(Invalid(TOO_DEEP, pointer="/data/"))
         except Exception:
             log.exception("unhandled error in %s", operation.id)
             response = self.error_response(ServerError(SERVER_ERROR))

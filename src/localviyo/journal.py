@@ -67,10 +67,18 @@ class Entry:
         }
 
 
+SCHEMES = ("klaviyo-api-key", "bearer", "basic")
+
+
 def mask_authorization(value: str) -> str:
-    scheme, _, key = value.partition(" ")
-    key = key.strip()
-    return f"{scheme} {label(key)}" if len(key) > 10 else f"{scheme} ***"
+    """Whatever the header holds, never the whole key: a known scheme keeps its name and the credential
+    its label (`pk_abc…wxyz`); anything else is masked whole."""
+    scheme, _, credential = value.strip().partition(" ")
+    if scheme.lower() not in SCHEMES:
+        scheme, credential = "", value.strip()
+    credential = credential.strip()
+    masked = label(credential) if len(credential) >= 16 else "***"
+    return f"{scheme} {masked}".strip()
 
 
 def _content(raw: bytes) -> Any:

@@ -8,12 +8,14 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from localviyo.errors import Invalid, ParseError, PayloadTooLarge, UnsupportedMediaType
+from localviyo.errors import Invalid, InvalidAttribute, ParseError, PayloadTooLarge, UnsupportedMediaType
 from localviyo.revisions import DEFAULT, Revision
 
 JSON_TYPES = frozenset({"application/json", "application/vnd.api+json"})
 MAX_BODY_BYTES = 100 * 1024  # "The maximum allowed payload size is 100KB" (Klaviyo, from 2025-01-15)
 TOO_LARGE = "The maximum allowed payload size is 100KB."
+TOO_DEEP = "JSON parse error - the document nests too deeply."
+NUL = "Strings may not contain the NUL character (U+0000)."
 MAX_QUERY_PARAMETERS = 100
 
 _decode = msgspec.json.Decoder().decode
@@ -52,9 +54,34 @@ class Request:
         if media_type not in JSON_TYPES:
             raise UnsupportedMediaType(media_type)
         try:
-            return _decode(self.body)
-        except msgspec.DecodeError as error:
+            document = _decode(self.body)
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:
             raise ParseError(f"JSON parse error - {error}", pointer="/data/") from None
+        except RecursionError:
+            raise ParseError(TOO_DEEP, pointer="/data/") from None
+        # A NUL can only arrive escaped; look for where only when the escape is there at all.
+        if b"\\u0000" in self.body and (pointer := find_nul(document)) is not None:
+            raise InvalidAttribute(NUL, pointer=pointer)
+        return document
+
+
+def find_nul(document: Any) -> str | None:
+    """The JSON pointer of the first string or key holding U+0000, if any (no recursion: any depth)."""
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, pointer = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return pointer
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                escaped = key.replace("~", "~0").replace("/", "~1")
+                if "\x00" in key:
+                    return f"{pointer}/{escaped}"
+                stack.append((item, f"{pointer}/{escaped}"))
+        elif isinstance(value, list):
+            stack.extend((item, f"{pointer}/{index}") for index, item in enumerate(value))
+    return None
 
 
 @dataclass(slots=True)

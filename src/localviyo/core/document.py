@@ -36,7 +36,9 @@ UNKNOWN_FIELD = "'{name}' is not a valid field for the resource '{resource}'."
 WRONG_ID = "The resource object's id ({got}) does not match url's lookup id ({expected})"
 
 EMAIL_MAX_LENGTH = 100
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_IN_IDENTIFIER = "Identifiers may not contain control characters."
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")  # ASCII digits only: \d would take any script's
 
 
@@ -132,6 +134,8 @@ def _attributes(data: dict[str, Any], revision: Revision, allowed: frozenset[str
             errors.append(InvalidAttribute(INVALID_EMAIL, pointer=pointer))
         elif name == "phone_number" and value is not None and not valid_phone(value):
             errors.append(InvalidAttribute(INVALID_PHONE, pointer=pointer))
+        elif name in ("external_id", "anonymous_id", "_kx") and value is not None and _CONTROL.search(value):
+            errors.append(InvalidAttribute(CONTROL_IN_IDENTIFIER, pointer=pointer))
         else:
             changes.attributes["kx" if name == "_kx" else name] = value
     if "location" in attributes:

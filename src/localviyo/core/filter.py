@@ -69,6 +69,9 @@ COMPARISONS = ("equals", "any", *_ORDER)
 LOGICAL = ("and", "or", "not")
 
 INVALID = "Invalid filter provided: {problem} (at position {position})."
+MAX_DEPTH = 10  # and/or/not inside each other
+MAX_CONDITIONS = 100
+MAX_VALUES = 1000  # in one `any` list
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -125,8 +128,12 @@ def parse_datetime(text: str) -> float | None:
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        if "\x00" in text:
+            raise Invalid(INVALID.format(problem="NUL characters", position=text.index("\x00")), parameter="filter")
         self.tokens = _tokens(text)
         self.index = 0
+        self.depth = 0
+        self.conditions = 0
 
     def fail(self, problem: str, token: _Token | None = None) -> Invalid:
         token = token or self.tokens[self.index]
@@ -155,6 +162,20 @@ class _Parser:
     def term(self) -> Node:
         name = self.take(kind="word")
         self.take("(")
+        if name.text in LOGICAL:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.fail(f"conditions nest more than {MAX_DEPTH} levels deep", name)
+            try:
+                return self.logical(name)
+            finally:
+                self.depth -= 1
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise self.fail(f"more than {MAX_CONDITIONS} conditions", name)
+        return self.comparison(name)
+
+    def logical(self, name: _Token) -> Node:
         if name.text in ("and", "or"):
             terms = [self.term()]
             while self.peek().text == ",":
@@ -164,10 +185,11 @@ class _Parser:
             if len(terms) < 2:
                 raise self.fail(f"'{name.text}' needs at least two conditions", name)
             return And(tuple(terms)) if name.text == "and" else Or(tuple(terms))
-        if name.text == "not":
-            term = self.term()
-            self.take(")")
-            return Not(term)
+        term = self.term()
+        self.take(")")
+        return Not(term)
+
+    def comparison(self, name: _Token) -> Node:
         if name.text not in COMPARISONS:
             raise self.fail(f"unknown operator '{name.text}'", name)
         field = self.take(kind="word")
@@ -187,12 +209,20 @@ class _Parser:
         token = self.peek()
         if token.text == "[":
             self.take("[")
-            items = [self.value()]
+            items = [self.scalar_value()]
             while self.peek().text == ",":
                 self.take(",")
-                items.append(self.value())
+                items.append(self.scalar_value())
+                if len(items) > MAX_VALUES:
+                    raise self.fail(f"a list holds more than {MAX_VALUES} values", token)
             self.take("]")
             return tuple(items)
+        return self.scalar_value()
+
+    def scalar_value(self) -> Any:
+        token = self.peek()
+        if token.text == "[":
+            raise self.fail("lists do not nest", token)
         self.index += 1
         if token.kind == "string":
             return _Quoted(re.sub(r"\\(.)", r"\1", token.text[1:-1]))
