@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from client import Api
+from sdk.harness import VERSIONS, SDKClient, SDKRunner, SDKVenvOffline
 
 from localviyo import ManualClock, Settings, accounts, create_app
 from localviyo.app import LocalviyoApp
@@ -58,3 +59,26 @@ def api(live: Live) -> Iterator[Api]:
     client = Api(live.url, key)
     yield client
     client.close()
+
+
+# Klaviyo's official SDKs, each in a virtual environment of its own (tests/sdk/harness.py). No retries and
+# short backoffs, so a 429 or 503 from the server fails the call at once unless a test asks otherwise.
+SDK_OPTIONS = {"max_retries": 1, "max_delay": 1}
+
+
+@pytest.fixture(scope="session", params=VERSIONS, ids=lambda version: f"sdk-{version}")
+def runner(request: pytest.FixtureRequest) -> Iterator[SDKRunner]:
+    try:
+        sdk = SDKRunner(request.param)
+        sdk.sdk_version()
+    except SDKVenvOffline as error:
+        pytest.skip(f"klaviyo-api {request.param} cannot be installed here (no package index): {error}")
+    yield sdk
+    sdk.close()
+
+
+@pytest.fixture
+def sdk(runner: SDKRunner, live: Live) -> SDKClient:
+    """A client of the official SDK with a full-access key of a fresh account."""
+    _, key = live.new_account()
+    return runner.client(key, live.url, SDK_OPTIONS)

@@ -8,31 +8,12 @@ fails here as SDKClientError.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import SDK_OPTIONS as OPTIONS
 from conftest import Live
-from sdk.harness import VERSIONS, SDKClient, SDKError, SDKRunner, SDKVenvOffline
-
-OPTIONS = {"max_retries": 1, "max_delay": 1}
-
-
-@pytest.fixture(scope="session", params=VERSIONS, ids=lambda version: f"sdk-{version}")
-def runner(request: pytest.FixtureRequest) -> Iterator[SDKRunner]:
-    try:
-        sdk = SDKRunner(request.param)
-        sdk.sdk_version()
-    except SDKVenvOffline as error:
-        pytest.skip(f"klaviyo-api {request.param} cannot be installed here (no package index): {error}")
-    yield sdk
-    sdk.close()
-
-
-@pytest.fixture
-def sdk(runner: SDKRunner, live: Live) -> SDKClient:
-    _, key = live.new_account()
-    return runner.client(key, live.url, OPTIONS)
+from sdk.harness import SDKClient, SDKError, SDKRunner
 
 
 def create(sdk: SDKClient, **attributes: Any) -> dict[str, Any]:

@@ -11,32 +11,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import START, Live
-from sdk.harness import VERSIONS, SDKClient, SDKError, SDKRunner, SDKVenvOffline
+from conftest import SDK_OPTIONS as OPTIONS
+from conftest import START
+from sdk.harness import SDKClient, SDKError, SDKRunner
 
 from localviyo import ManualClock, Settings, accounts, create_app
 from localviyo.storage import open_store
 from localviyo.testing import ServerThread
 
-OPTIONS = {"max_retries": 1, "max_delay": 1}
 HTTPS_BASE = "https://a.klaviyo.test"
-
-
-@pytest.fixture(scope="module", params=VERSIONS, ids=lambda version: f"sdk-{version}")
-def runner(request: pytest.FixtureRequest) -> Iterator[SDKRunner]:
-    try:
-        sdk = SDKRunner(request.param)
-        sdk.sdk_version()
-    except SDKVenvOffline as error:
-        pytest.skip(f"klaviyo-api {request.param} cannot be installed here (no package index): {error}")
-    yield sdk
-    sdk.close()
-
-
-@pytest.fixture
-def sdk(runner: SDKRunner, live: Live) -> SDKClient:
-    _, key = live.new_account()
-    return runner.client(key, live.url, OPTIONS)
 
 
 @pytest.fixture(scope="module")

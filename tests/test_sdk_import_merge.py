@@ -9,32 +9,13 @@ driver.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import Live
-from sdk.harness import VERSIONS, SDKClient, SDKClientError, SDKError, SDKRunner, SDKVenvOffline
+from sdk.harness import SDKClient, SDKClientError, SDKError, SDKRunner
 
-OPTIONS = {"max_retries": 1, "max_delay": 1}
 MISSING = "01GDDKASAP8TKDDA2GRZDSVP4H"
-
-
-@pytest.fixture(scope="session", params=VERSIONS, ids=lambda version: f"sdk-{version}")
-def runner(request: pytest.FixtureRequest) -> Iterator[SDKRunner]:
-    try:
-        sdk = SDKRunner(request.param)
-        sdk.sdk_version()
-    except SDKVenvOffline as error:
-        pytest.skip(f"klaviyo-api {request.param} cannot be installed here (no package index): {error}")
-    yield sdk
-    sdk.close()
-
-
-@pytest.fixture
-def sdk(runner: SDKRunner, live: Live) -> SDKClient:
-    _, key = live.new_account()
-    return runner.client(key, live.url, OPTIONS)
 
 
 def body(attributes: dict[str, Any], profile_id: str | None = None, meta: Any = None) -> dict[str, Any]:
