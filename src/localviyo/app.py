@@ -38,7 +38,7 @@ from localviyo.errors import (
 from localviyo.faults import Faults
 from localviyo.journal import Journal
 from localviyo.ratelimit import Decision, Limiter, open_limiter
-from localviyo.revisions import Revision, parse_revision
+from localviyo.revisions import Revision, accepted_revisions, parse_revision
 from localviyo.seed import SeedItem
 from localviyo.service import ProfileService
 from localviyo.settings import Settings
@@ -63,7 +63,9 @@ class LocalviyoApp:
         self.clock = clock
         self.ids = ids
         self.limiter = limiter
-        self.service = ProfileService(store, clock, ids, DocumentRules(mismatch_status=settings.mismatch_status))
+        rules = DocumentRules(mismatch_status=settings.mismatch_status)
+        self.service = ProfileService(store, clock, ids, rules, merge_prefer=settings.merge_prefer)
+        self.accepted_revisions = accepted_revisions(settings.revisions)
         self.router = Router(OPERATIONS)
         self.journal = Journal(settings.journal_size)
         self.faults = Faults()
@@ -219,7 +221,7 @@ class LocalviyoApp:
         cache_key = (value, operation.since, today)
         revision = self._revisions.get(cache_key)
         if revision is None:
-            revision = parse_revision(value, today=today, earliest=operation.since)
+            revision = parse_revision(value, today=today, earliest=operation.since, accepted=self.accepted_revisions)
             if len(self._revisions) < 256:  # valid headers are few; a flood of odd ones is not kept
                 self._revisions[cache_key] = revision
         return revision

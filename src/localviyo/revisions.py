@@ -107,7 +107,15 @@ class Revision:
 DEFAULT = Revision("2024-02-15")
 
 
-def parse_revision(value: str | None, *, today: str, earliest: str) -> Revision:
+KNOWN = frozenset(KNOWN_REVISIONS)
+
+
+def accepted_revisions(setting: str) -> frozenset[str]:
+    """The `--revisions` setting: `all`, or a comma list of GA dates."""
+    return KNOWN if setting == "all" else frozenset(date.strip() for date in setting.split(","))
+
+
+def parse_revision(value: str | None, *, today: str, earliest: str, accepted: frozenset[str] = KNOWN) -> Revision:
     """Validate a `revision` header for an operation first available at `earliest`."""
     if value is None or not value.strip():
         raise Invalid(MISSING, parameter="revision")
@@ -118,7 +126,7 @@ def parse_revision(value: str | None, *, today: str, earliest: str) -> Revision:
     date = value[:10]
     if date > today:
         raise NotFound(FUTURE, parameter="revision")
-    if date not in KNOWN_REVISIONS:
+    if date not in accepted:
         raise NotFound(UNKNOWN, parameter="revision")
     if date < earliest:
         raise NotFound(TOO_EARLY.format(value=value, earliest=earliest), parameter="revision")

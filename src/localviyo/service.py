@@ -30,8 +30,17 @@ class Page:
 
 
 class ProfileService:
-    def __init__(self, store: Store, clock: Clock, ids: Ids, rules: DocumentRules | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        ids: Ids,
+        rules: DocumentRules | None = None,
+        *,
+        merge_prefer: str = "destination",
+    ) -> None:
         self.store = store
+        self.merge_prefer = merge_prefer
         self.rules = rules or DocumentRules()
         self.clock = clock
         self.ids = ids
@@ -122,7 +131,7 @@ class ProfileService:
 
     def merge_profiles(self, account_id: str, destination_id: str, source_id: str) -> Profile:
         def combine(destination: Profile, source: Profile) -> Profile:
-            return merge.merge(destination, source, self.clock.time())
+            return merge.merge(destination, source, self.clock.time(), prefer=self.merge_prefer)
 
         return self.store.merge_profiles(account_id, destination_id, source_id, combine)
 

@@ -43,6 +43,16 @@ def _time(text: str) -> str:
     return text
 
 
+def _revisions(text: str) -> str:
+    from localviyo.revisions import KNOWN_REVISIONS
+
+    if text != "all":
+        unknown = [date for date in text.split(",") if date.strip() not in KNOWN_REVISIONS]
+        if unknown:
+            raise ValueError(f"not a GA revision: {', '.join(unknown)}")
+    return text
+
+
 def _bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes", "on"):
         return True
@@ -79,6 +89,18 @@ SETTINGS: tuple[Setting, ...] = (
         choices=("409", "400"),
         parse=int,
     ),
+    Setting(
+        "merge_prefer",
+        "destination",
+        "Whose values win when merge_profiles meets two: the destination's (source fills gaps) or the source's.",
+        choices=("destination", "source"),
+    ),
+    Setting(
+        "revisions",
+        "all",
+        "The revision dates accepted: all (every GA revision from 2023-01-24 to 2026-10-15) or a comma list.",
+        parse=_revisions,
+    ),
     Setting("log_level", "info", "Server log level.", choices=("critical", "error", "warning", "info", "debug")),
     Setting(
         "frozen_time",
@@ -114,6 +136,8 @@ class Settings:
     base_url: str | None = None
     external_id_unique: bool = True
     mismatch_status: int = 409
+    merge_prefer: str = "destination"
+    revisions: str = "all"
     log_level: str = "info"
     frozen_time: str | None = None
     admin: str = "on"

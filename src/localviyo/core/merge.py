@@ -6,6 +6,9 @@ destination and deleted) but not the rules for conflicting fields; these are our
   for disappears with the source);
 - `location` and `properties` merge key by key, the destination winning;
 - `created` is the earlier of the two.
+
+`--merge-prefer source` makes the source's values win instead; the merged profile keeps the
+destination's id either way.
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ import msgspec
 from localviyo.core.profile import STRING_ATTRIBUTES, Profile
 
 
-def merge(destination: Profile, source: Profile, now: float) -> Profile:
+def merge(destination: Profile, source: Profile, now: float, *, prefer: str = "destination") -> Profile:
+    winner, filler = (source, destination) if prefer == "source" else (destination, source)
     attributes = {
-        name: getattr(destination, name) if getattr(destination, name) is not None else getattr(source, name)
+        name: getattr(winner, name) if getattr(winner, name) is not None else getattr(filler, name)
         for name in (*STRING_ATTRIBUTES, "kx")
     }
     return msgspec.structs.replace(
         destination,
         **attributes,
-        location={**source.location, **destination.location},
-        properties={**source.properties, **destination.properties},
+        location={**filler.location, **winner.location},
+        properties={**filler.properties, **winner.properties},
         created=min(destination.created, source.created),
         updated=now,
         last_event_date=max(
