@@ -10,6 +10,7 @@ Every request to the Klaviyo API goes into the journal.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -217,7 +218,7 @@ class LocalviyoApp:
         return decision
 
     def _revision(self, value: str | None, operation: Operation) -> Revision:
-        today = utc(self.clock.time()).date().isoformat()
+        today = _today(int(self.clock.time() // 86400))
         cache_key = (value, operation.since, today)
         revision = self._revisions.get(cache_key)
         if revision is None:
@@ -270,6 +271,11 @@ class LocalviyoApp:
             changes = seed_changes(item)
             seeded.append(self.service.seed_profile(owner.id, item.id, changes, item.created, item.updated))
         return seeded
+
+
+@functools.lru_cache(maxsize=8)
+def _today(day: int) -> str:
+    return utc(day * 86400).date().isoformat()
 
 
 def create_app(

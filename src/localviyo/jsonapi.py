@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +20,14 @@ _RESPONSE_ATTRIBUTES = ("email", "phone_number", "external_id", "first_name", "l
 _RESPONSE_ATTRIBUTES_AFTER = ("title", "image")
 
 
+@functools.lru_cache(maxsize=4096)
+def _second(value: int) -> str:
+    return datetime.fromtimestamp(value, UTC).isoformat()
+
+
 def timestamp(value: float | None) -> str | None:
     """Klaviyo's form: `2023-06-05T14:49:54+00:00` (whole seconds, explicit offset)."""
-    if value is None:
-        return None
-    return datetime.fromtimestamp(int(value), UTC).isoformat()
+    return None if value is None else _second(int(value))
 
 
 def resource_path(base_url: str, revision: Revision, *segments: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from localviyo.core.keys import hash_key, key_matches
+import hmac
+
+from localviyo.core.keys import hash_key
 from localviyo.errors import AuthenticationFailed, NotAuthenticated
 from localviyo.storage.base import KeyRecord, Store
 
@@ -24,6 +26,6 @@ def authenticate(authorization: str | None, store: Store) -> KeyRecord:
         raise NotAuthenticated(MISSING_KEY, pointer="/data/")
     key_hash = hash_key(key)
     record = store.key_by_hash(key_hash)
-    if record is None or record.revoked is not None or not key_matches(key, record.hash):
+    if record is None or record.revoked is not None or not hmac.compare_digest(key_hash, record.hash):
         raise AuthenticationFailed(INCORRECT_KEY, pointer="/data/")
     return record

@@ -180,11 +180,12 @@ class RelationalStore:
         if holder is not None:
             raise DuplicateProfile(holder)
 
-    def _row(self, profile: Profile) -> dict[str, Any]:
+    def _row(self, profile: Profile, *, body: bool = True) -> dict[str, Any]:
         keys = identifier_keys(profile, external_id_unique=self.external_id_unique)
         row: dict[str, Any] = {f"{name}_key": keys.get(name) for name in IDENTIFIERS}
         row.update(external_id=profile.external_id, created=profile.created, updated=profile.updated)
-        row["body"] = self._body(profile)
+        if body:
+            row["body"] = self._body(profile)
         return row
 
     def _body(self, profile: Profile) -> Any:
@@ -203,12 +204,14 @@ class RelationalStore:
         if new == old:
             return old
         self._check_unique(db, account_id, new, old)
-        row = self._row(new)
-        assignments = ", ".join(f"{name} = {mark}" for name, mark in zip(row, self._marks(row), strict=True))
+        # Only the columns whose values change, so the database leaves the indexes of the others alone.
+        before, row = self._row(old, body=False), self._row(new)
+        changed = {name: value for name, value in row.items() if name == "body" or before.get(name) != value}
+        assignments = ", ".join(f"{name} = {mark}" for name, mark in zip(changed, self._marks(changed), strict=True))
         self._x(
             db,
             f"UPDATE profiles SET {assignments} WHERE account_id = ? AND id = ?",
-            (*row.values(), account_id, old.id),
+            (*changed.values(), account_id, old.id),
         )
         return new
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
+from localviyo.storage.base import KeyRecord
 from localviyo.storage.relational import Connection, RelationalStore
 
 
@@ -39,6 +40,8 @@ class SQLiteStore(RelationalStore):
         self.path = path
         self.external_id_unique = external_id_unique
         self._lock = threading.RLock()
+        self._keys: dict[str, KeyRecord | None] = {}
+        self._keys_version = -1
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
@@ -59,6 +62,38 @@ class SQLiteStore(RelationalStore):
     def _read(self) -> Iterator[Connection]:
         with self._lock:
             yield self._db
+
+    # Every request looks its key up. Keys change rarely, so they are remembered until the file changes
+    # under us: `PRAGMA data_version` moves whenever another connection (a `localviyo keys` command,
+    # another server process) commits, and our own key writes clear the memory themselves.
+
+    def key_by_hash(self, key_hash: str) -> KeyRecord | None:
+        with self._lock:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._keys_version:
+                self._keys.clear()
+                self._keys_version = version
+            if key_hash in self._keys:
+                return self._keys[key_hash]
+            record = super().key_by_hash(key_hash)
+            if len(self._keys) < 10_000:
+                self._keys[key_hash] = record
+            return record
+
+    def add_key(self, key: KeyRecord) -> None:
+        with self._lock:
+            self._keys.clear()
+            super().add_key(key)
+
+    def add_first_key(self, key: KeyRecord) -> bool:
+        with self._lock:
+            self._keys.clear()
+            return super().add_first_key(key)
+
+    def revoke_key(self, key_hash: str, now: float) -> bool:
+        with self._lock:
+            self._keys.clear()
+            return super().revoke_key(key_hash, now)
 
     def close(self) -> None:
         with self._lock:
