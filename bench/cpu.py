@@ -1,0 +1,84 @@
+"""Who used the CPU during a measurement: the machine may be shared, and on two cores it shows.
+
+`busy()` is the machine's busy CPU time from /proc/stat; `process_tree()` is the CPU time of a process
+and its descendants (a `--workers` server is a supervisor and its workers). A measurement records the
+cores used by everything else ("other CPU": neither the server nor wrk), so a figure taken while other
+work ran says so. `wait_for_quiet` holds a series back until the machine is idle enough, for a while.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def busy() -> float:
+    """Seconds of CPU the whole machine spent busy since boot (0.0 without /proc)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    values = [int(value) for value in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    guest = sum(values[8:10]) if len(values) > 9 else 0  # already counted in user and nice
+    return (sum(values) - idle - guest) / TICK
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def process_tree(pid: int) -> float:
+    """CPU seconds (user + system) used so far by `pid` and its live descendants."""
+    total = 0.0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return total
+    fields = stat.rsplit(")", 1)[1].split()
+    total += (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    for child in _children(pid):
+        total += process_tree(child)
+    return total
+
+
+def other_cores(seconds: float = 1.0, *, exclude: int | None = None) -> float:
+    """Cores busy over the next `seconds`, not counting process tree `exclude`."""
+    start_busy, start_own = busy(), process_tree(exclude) if exclude else 0.0
+    time.sleep(seconds)
+    own = (process_tree(exclude) - start_own) if exclude else 0.0
+    return max(0.0, (busy() - start_busy - own) / seconds)
+
+
+def wait_for_quiet(max_wait: float, threshold: float, *, exclude: int | None = None) -> float:
+    """Wait (at most `max_wait` s) until other work uses under `threshold` cores; the last sample."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        cores = other_cores(0.5, exclude=exclude)
+        if cores < threshold or time.monotonic() >= deadline:
+            return cores
+
+
+def wait_for_idle(pid: int, max_wait: float, *, threshold: float = 0.05) -> float:
+    """Wait (at most `max_wait` s) until process tree `pid` is idle: a server still working off requests
+    that a previous wrk run gave up on would slow the next measurement. Returns the last sample (cores)."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        start = process_tree(pid)
+        time.sleep(0.2)
+        cores = (process_tree(pid) - start) / 0.2
+        if cores < threshold or time.monotonic() >= deadline:
+            return cores
