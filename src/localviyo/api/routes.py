@@ -91,29 +91,31 @@ OPERATIONS: tuple[Operation, ...] = (
 
 
 class Router:
-    """Matches `/api/profiles/01H…` (with or without the trailing slash) to its operations by method."""
+    """Matches `/api/profiles/01H…` (with or without the trailing slash) to its operations by method.
+
+    Paths are fixed (`/api/profiles`) or end in one parameter (`/api/profiles/{id}`): two dictionary
+    lookups find any route.
+    """
 
     def __init__(self, operations: tuple[Operation, ...]) -> None:
-        self._routes: dict[tuple[str, ...], dict[str, Operation]] = {}
+        self._fixed: dict[str, dict[str, Operation]] = {}
+        self._last_param: dict[str, tuple[str, dict[str, Operation]]] = {}
         for operation in operations:
-            pattern = tuple(operation.path.strip("/").split("/"))
-            self._routes.setdefault(pattern, {})[operation.method] = operation
+            prefix, _, last = operation.path.rpartition("/")
+            if last.startswith("{"):
+                _, methods = self._last_param.setdefault(prefix, (last[1:-1], {}))
+                methods[operation.method] = operation
+            else:
+                self._fixed.setdefault(operation.path, {})[operation.method] = operation
 
     def match(self, path: str) -> tuple[dict[str, Operation], dict[str, str]] | None:
-        segments = tuple(path.strip("/").split("/")) if path != "/" else ("",)
-        if path.endswith("//") or "" in segments[:-1]:
+        if path.endswith("/"):
+            path = path[:-1]  # one trailing slash is the same route; two are not
+        methods = self._fixed.get(path)
+        if methods is not None:
+            return methods, {}
+        prefix, _, value = path.rpartition("/")
+        found = self._last_param.get(prefix)
+        if found is None or not value:
             return None
-        for pattern, methods in self._routes.items():
-            if len(pattern) != len(segments):
-                continue
-            params: dict[str, str] = {}
-            for want, got in zip(pattern, segments, strict=True):
-                if want.startswith("{"):
-                    if not got:
-                        break
-                    params[want[1:-1]] = got
-                elif want != got:
-                    break
-            else:
-                return methods, params
-        return None
+        return found[1], {found[0]: value}

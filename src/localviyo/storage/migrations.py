@@ -63,6 +63,18 @@ MIGRATIONS: list[tuple[str, str, dict[str, str]]] = [
             """
         },
     ),
+    (
+        # Keyset pages by email need a plain column: neither database range-scans a row value over an
+        # expression index.
+        "0002_email_sort_column",
+        """
+        ALTER TABLE profiles ADD COLUMN email_sort TEXT NOT NULL DEFAULT '';
+        UPDATE profiles SET email_sort = coalesce(email_key, '');
+        DROP INDEX profiles_email_order;
+        CREATE INDEX profiles_email_sort ON profiles (account_id, email_sort, id);
+        """,
+        {},
+    ),
 ]
 
 DIALECTS = {

@@ -184,6 +184,7 @@ class RelationalStore:
         keys = identifier_keys(profile, external_id_unique=self.external_id_unique)
         row: dict[str, Any] = {f"{name}_key": keys.get(name) for name in IDENTIFIERS}
         row.update(external_id=profile.external_id, created=profile.created, updated=profile.updated)
+        row["email_sort"] = keys.get("email", "")
         if body:
             row["body"] = self._body(profile)
         return row
@@ -205,8 +206,17 @@ class RelationalStore:
             return old
         self._check_unique(db, account_id, new, old)
         # Only the columns whose values change, so the database leaves the indexes of the others alone.
-        before, row = self._row(old, body=False), self._row(new)
-        changed = {name: value for name, value in row.items() if name == "body" or before.get(name) != value}
+        row = self._row(new)
+        if (
+            old.created == new.created
+            and old.external_id == new.external_id
+            and identifier_keys(old, external_id_unique=self.external_id_unique)
+            == identifier_keys(new, external_id_unique=self.external_id_unique)
+        ):
+            changed = {"updated": row["updated"], "body": row["body"]}
+        else:
+            before = self._row(old, body=False)
+            changed = {name: value for name, value in row.items() if name == "body" or before.get(name) != value}
         assignments = ", ".join(f"{name} = {mark}" for name, mark in zip(changed, self._marks(changed), strict=True))
         self._x(
             db,

@@ -33,7 +33,7 @@ SORT_EXPRESSIONS = {
     "id": "id",
     "created": "created",
     "updated": "updated",
-    "email": "coalesce(email_key, '')",
+    "email": "email_sort",  # the lowercased email, '' without one: a column, so its index serves pages
 }
 _OPERATORS = {"greater-than": ">", "less-than": "<", "greater-or-equal": ">=", "less-or-equal": "<="}
 
@@ -77,10 +77,14 @@ class Compiler:
         return SORT_EXPRESSIONS.get(sort.field, "0")
 
     def beyond(self, sort: Sort, start: Position, backwards: bool, params: list[Any]) -> str:
-        """Rows strictly past `start` in the direction of travel."""
+        """Rows strictly past `start` in the direction of travel, as one row-value comparison, which both
+        databases answer with a range scan of the (account_id, sort column, id) index: a page costs the
+        same however deep it is."""
         comparison = "<" if sort.descending != backwards else ">"
-        expression = self.sort_expression(sort)
         value, profile_id = start
-        params.extend([value, value, profile_id])
         mark = self.placeholder
-        return f"({expression} {comparison} {mark} OR ({expression} = {mark} AND id {comparison} {mark}))"
+        if sort.field not in SORT_EXPRESSIONS:
+            params.append(profile_id)  # a constant sort value: the order is the id's
+            return f"id {comparison} {mark}"
+        params.extend([value, profile_id])
+        return f"(({self.sort_expression(sort)}, id) {comparison} ({mark}, {mark}))"
