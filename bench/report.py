@@ -161,6 +161,10 @@ def tables(result: dict[str, Any]) -> str:
         samples = ", ".join(f"{s * 1000:.0f}" for s in startup["samples_s"])
         lines += ["", f"Startup (launch to first HTTP answer, empty store): median {startup['median_s'] * 1000:.0f} ms"]
         lines.append(f"  samples (ms): {samples}")
+    if result.get("fixture_startup"):
+        fixture = result["fixture_startup"]
+        samples = ", ".join(f"{s * 1000:.0f}" for s in fixture["samples_s"])
+        lines.append(f"pytest fixture, first test's setup: median {fixture['median_s'] * 1000:.0f} ms ({samples})")
     if result.get("reset"):
         reset = result["reset"]
         if reset.get("available"):

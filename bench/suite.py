@@ -68,6 +68,7 @@ class Run:
     records: list[dict[str, Any]] = field(default_factory=list)
     memory: dict[str, dict[str, int]] = field(default_factory=dict)  # "sqlite-1000000" -> VmHWM/VmRSS kB
     startup: dict[str, Any] | None = None
+    fixture: dict[str, Any] | None = None  # the pytest fixture's first-test setup
     reset: dict[str, Any] | None = None
     stores: dict[str, float] = field(default_factory=dict)  # build seconds (0: from the cache)
     skipped: list[str] = field(default_factory=list)
@@ -400,6 +401,30 @@ def startup(run: Run, tmp: Path) -> None:
                     run.reset = {"available": False, "note": "serve printed no first-run key"}
     run.startup = {"samples_s": samples, "median_s": statistics.median(samples)}
     run.log(f"startup: median {statistics.median(samples) * 1000:.0f} ms of {samples}")
+    fixture_startup(run, tmp)
+
+
+_SETUP = re.compile(r"^([0-9.]+)s setup ", re.MULTILINE)
+FIXTURE_TEST = "def test_first(localviyo):\n    assert localviyo.url\n"
+
+
+def fixture_startup(run: Run, tmp: Path) -> None:
+    """How long the pytest fixture keeps the first test of a session waiting: the setup of
+    `localviyo_server` and `localviyo`, as pytest itself times it (`--durations`)."""
+    test = tmp / "fixture_startup" / "test_first.py"
+    test.parent.mkdir()
+    test.write_text(FIXTURE_TEST)
+    samples: list[float] = []
+    for _ in range(run.options.startup_samples):
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=0", "--durations-min=0"]
+        done = subprocess.run([*argv, str(test)], cwd=test.parent, capture_output=True, text=True, timeout=120)
+        found = _SETUP.search(done.stdout)
+        if done.returncode != 0 or found is None:
+            run.skipped.append(f"fixture startup: pytest failed: {done.stdout[-400:]}")
+            return
+        samples.append(float(found.group(1)))
+    run.fixture = {"samples_s": samples, "median_s": statistics.median(samples)}
+    run.log(f"fixture startup: median {statistics.median(samples) * 1000:.0f} ms of {samples}")
 
 
 def _version(name: str) -> str | None:
@@ -486,6 +511,7 @@ def run_suite(options: Options, wrk: str, log: Callable[[str], object] = print) 
         "runs": report.with_ratios(run.records),
         "memory_kb": run.memory,
         "startup": run.startup,
+        "fixture_startup": run.fixture,
         "reset": run.reset,
         "skipped": run.skipped,
     }
