@@ -12,7 +12,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from localviyo.api.request import Request
 from localviyo.core.listing import Position, Sort
@@ -73,14 +73,17 @@ def page_cursor(request: Request, sort: Sort) -> Cursor | None:
 
 def links(request: Request, sort: Sort, next_: Position | None, prev: Position | None) -> dict[str, Any]:
     base = resource_path(request.base_url, request.revision, "profiles")
-    pairs = parse_qsl(request.query_string, keep_blank_values=True)
-    kept = [(name, value) for name, value in pairs if name != "page[cursor]"]
+    kept: list[tuple[str, str]] | None = None
 
     def link(position: Position | None, backwards: bool) -> str | None:
+        nonlocal kept
         if position is None:
             return None
+        if kept is None:  # the other parameters, in their order, once, and only when a link needs them
+            pairs = parse_qsl(request.query_string, keep_blank_values=True)
+            kept = [(name, value) for name, value in pairs if name != "page[cursor]"]
         cursor = Cursor(backwards, str(sort), position).encode()
         return f"{base}?{urlencode([*kept, ('page[cursor]', cursor)])}"
 
-    query = urlsplit(f"?{request.query_string}").query
+    query = request.query_string
     return {"self": f"{base}?{query}" if query else base, "next": link(next_, False), "prev": link(prev, True)}

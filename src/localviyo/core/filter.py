@@ -12,6 +12,7 @@ Python (`matches`, the reference) and compiled to SQL by each store; tests hold 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -262,7 +263,9 @@ class _Bare(str):
     """An unquoted word that is neither a number nor a boolean: a datetime, or a mistake."""
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_filter(text: str) -> Node:
+    """The tree of a filter; the same text parses once (trees are immutable), errors every time."""
     return _Parser(text).filter()
 
 
