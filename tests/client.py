@@ -141,6 +141,38 @@ class Api:
         result: dict[str, Any] = reply.json()["data"]["attributes"]
         return result
 
+    def stored(self, profile_id: str) -> dict[str, Any]:
+        """The attributes of a profile as Get Profile returns them now (asserting it exists)."""
+        reply = self.get_profile(profile_id)
+        assert reply.status == 200, reply.text
+        attributes: dict[str, Any] = reply.json()["data"]["attributes"]
+        return attributes
+
+    def import_profile(
+        self,
+        attributes: dict[str, Any],
+        *,
+        profile_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Reply:
+        """POST /api/profile-import/ (create_or_update_profile)."""
+        data: dict[str, Any] = {"type": "profile", "attributes": attributes}
+        if profile_id is not None:
+            data["id"] = profile_id
+        if meta is not None:
+            data["meta"] = meta
+        path = "/api/profile-import/" if self.trailing_slash(options.get("revision")) else "/api/profile-import"
+        return self.request("POST", path, json_body={"data": data}, **options)
+
+    def find(self, field: str, value: str) -> list[str]:
+        """Ids of the profiles that GET /api/profiles/?filter=equals(field,"value") returns."""
+        reply = self.request(
+            "GET", "/api/profiles/", params={"filter": f'equals({field},"{value}")', "page[size]": "100"}
+        )
+        assert reply.status == 200, reply.text
+        return [item["id"] for item in reply.json()["data"]]
+
     def trailing_slash(self, revision: str | None) -> bool:
         return (revision or self.revision) < "2024-10-15"
 

@@ -53,6 +53,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 
 @pytest.fixture
+def minute(live: Live) -> float:
+    """Put the server's clock at the start of a fresh minute (and so of a fresh second)."""
+    start = START + (int((live.clock.time() - START) // 60) + 2) * 60
+    live.clock.set(start)
+    return start
+
+
+@pytest.fixture
 def api(live: Live) -> Iterator[Api]:
     """A client with a full-access key of a fresh account, so tests never see each other's profiles."""
     _, key = live.new_account()

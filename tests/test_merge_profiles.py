@@ -3,13 +3,12 @@ what becomes of the source's identifiers, errors, account isolation and the 10/s
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from client import Api, Reply
-from conftest import START, Live
+from conftest import Live
+from expected import assert_error, invalid, iso, not_found
 
 from localviyo.core import document
 
@@ -32,69 +31,15 @@ def merged(api: Api, destination: str, source: str) -> dict[str, Any]:
     """Merge, assert success, return the destination's attributes as stored afterwards."""
     reply = merge(api, destination, source)
     assert reply.status == 201, reply.text
-    return stored(api, destination)
-
-
-def stored(api: Api, profile_id: str) -> dict[str, Any]:
-    reply = api.get_profile(profile_id)
-    assert reply.status == 200, reply.text
-    attributes: dict[str, Any] = reply.json()["data"]["attributes"]
-    return attributes
-
-
-def upsert(api: Api, attributes: dict[str, Any]) -> Reply:
-    return api.request(
-        "POST", "/api/profile-import/", json_body={"data": {"type": "profile", "attributes": attributes}}
-    )
+    return api.stored(destination)
 
 
 def imported(api: Api, attributes: dict[str, Any]) -> str:
     """A new profile made by create_or_update_profile (which takes anonymous_id and _kx); its id."""
-    reply = upsert(api, attributes)
+    reply = api.import_profile(attributes)
     assert reply.status == 201, reply.text
     profile_id: str = reply.json()["data"]["id"]
     return profile_id
-
-
-def find(api: Api, field: str, value: str) -> list[str]:
-    """Ids GET /api/profiles/?filter=equals(field,"value") returns, over raw HTTP: the listing's explicit
-    `null` page links (as Klaviyo sends them) are outside the 2024-02-15 schema Api checks against."""
-    headers = {"Authorization": f"Klaviyo-API-Key {api.key}", "revision": api.revision}
-    reply = api.http.get("/api/profiles/", params={"filter": f'equals({field},"{value}")'}, headers=headers)
-    assert reply.status_code == 200, reply.text
-    return [item["id"] for item in reply.json()["data"]]
-
-
-def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(int(seconds), UTC).isoformat()
-
-
-def assert_error(reply: Reply, status: int, expected: dict[str, Any]) -> None:
-    assert reply.status == status, reply.text
-    error = reply.error
-    uuid.UUID(error["id"])
-    assert reply.json() == {"errors": [{"id": error["id"], "status": status, **expected}]}
-
-
-def not_found(profile_id: str) -> dict[str, Any]:
-    return {
-        "code": "not_found",
-        "title": "Not found.",
-        "detail": f"A profile with id {profile_id} does not exist.",
-        "source": {"pointer": "/data/"},
-    }
-
-
-def invalid(detail: str, pointer: str) -> dict[str, Any]:
-    return {"code": "invalid", "title": "Invalid input.", "detail": detail, "source": {"pointer": pointer}, "meta": {}}
-
-
-@pytest.fixture
-def minute(live: Live) -> float:
-    """Put the clock at the start of a fresh minute (and so of a fresh second)."""
-    start = START + (int((live.clock.time() - START) // 60) + 2) * 60
-    live.clock.set(start)
-    return start
 
 
 # The response and the effect
@@ -116,7 +61,7 @@ def test_merge_profiles_deletes_the_source(api: Api) -> None:
     assert merge(api, destination, source).status == 201
     assert_error(api.get_profile(source), 404, not_found(source))
     assert api.get_profile(destination).status == 200
-    assert find(api, "email", "src-del@example.com") == []
+    assert api.find("email", "src-del@example.com") == []
     # Merging it again: the source no longer exists.
     assert_error(merge(api, destination, source), 404, not_found(source))
 
@@ -200,11 +145,11 @@ def test_merge_profiles_source_identifiers_find_the_destination(api: Api) -> Non
     destination = api.create_profile(external_id="ext-dest-only")["id"]
     source = api.create_profile(email="Moved@Example.com", phone_number="+14155552681")["id"]
     assert merge(api, destination, source).status == 201
-    assert find(api, "email", "moved@example.com") == [destination]
-    assert find(api, "phone_number", "+14155552681") == [destination]
-    assert find(api, "external_id", "ext-dest-only") == [destination]
+    assert api.find("email", "moved@example.com") == [destination]
+    assert api.find("phone_number", "+14155552681") == [destination]
+    assert api.find("external_id", "ext-dest-only") == [destination]
     # Profile-import resolves them to the destination too.
-    reply = upsert(api, {"email": "MOVED@example.com", "first_name": "Found"})
+    reply = api.import_profile({"email": "MOVED@example.com", "first_name": "Found"})
     assert reply.status == 200, reply.text
     assert reply.json()["data"]["id"] == destination
 
@@ -214,10 +159,10 @@ def test_merge_profiles_write_only_identifiers_move_to_the_destination(api: Api)
     source = imported(api, {"external_id": "ext-src-anon", "anonymous_id": "anon-src", "_kx": "kx-src"})
     assert merge(api, destination, source).status == 201
     for attributes in ({"anonymous_id": "anon-src"}, {"_kx": "kx-src"}, {"external_id": "ext-src-anon"}):
-        reply = upsert(api, attributes)
+        reply = api.import_profile(attributes)
         assert reply.status == 200, reply.text
         assert reply.json()["data"]["id"] == destination
-    assert find(api, "_kx", "kx-src") == [destination]
+    assert api.find("_kx", "kx-src") == [destination]
 
 
 def test_merge_profiles_dropped_identifier_is_free_again(api: Api) -> None:
@@ -226,18 +171,18 @@ def test_merge_profiles_dropped_identifier_is_free_again(api: Api) -> None:
     attributes = merged(api, destination, source)
     assert attributes["email"] == "kept@example.com"
     assert attributes["phone_number"] == "+14155552682"
-    assert find(api, "email", "dropped@example.com") == []
-    assert find(api, "phone_number", "+14155552683") == []
+    assert api.find("email", "dropped@example.com") == []
+    assert api.find("phone_number", "+14155552683") == []
     reborn = api.create_profile(email="dropped@example.com", phone_number="+14155552683")
     assert reborn["id"] not in (destination, source)
-    assert find(api, "email", "dropped@example.com") == [reborn["id"]]
+    assert api.find("email", "dropped@example.com") == [reborn["id"]]
 
 
 def test_merge_profiles_dropped_write_only_identifier_is_free_again(api: Api) -> None:
     destination = imported(api, {"email": "dest-kx@example.com", "_kx": "kx-kept"})
     source = imported(api, {"email": "src-kx@example.com", "_kx": "kx-dropped"})
     assert merge(api, destination, source).status == 201
-    assert upsert(api, {"_kx": "kx-dropped"}).status == 201
+    assert api.import_profile({"_kx": "kx-dropped"}).status == 201
 
 
 # Errors
@@ -246,20 +191,20 @@ def test_merge_profiles_dropped_write_only_identifier_is_free_again(api: Api) ->
 def test_merge_profiles_unknown_destination_404(api: Api) -> None:
     source = api.create_profile(email="src-alone@example.com", first_name="Alone")
     assert_error(merge(api, MISSING, source["id"]), 404, not_found(MISSING))
-    assert stored(api, source["id"]) == source["attributes"]
+    assert api.stored(source["id"]) == source["attributes"]
 
 
 def test_merge_profiles_unknown_source_404(api: Api) -> None:
     destination = api.create_profile(email="dest-alone@example.com", first_name="Alone")
     assert_error(merge(api, destination["id"], MISSING), 404, not_found(MISSING))
-    assert stored(api, destination["id"]) == destination["attributes"]
+    assert api.stored(destination["id"]) == destination["attributes"]
 
 
 def test_merge_profiles_same_profile_twice_400(api: Api) -> None:
     profile = api.create_profile(email="self@example.com")
     reply = merge(api, profile["id"], profile["id"])
     assert_error(reply, 400, invalid(document.MERGE_SAME, "/data/relationships/profiles/data/0/id"))
-    assert stored(api, profile["id"]) == profile["attributes"]
+    assert api.stored(profile["id"]) == profile["attributes"]
 
 
 @pytest.mark.parametrize("count", [0, 2])
@@ -371,8 +316,8 @@ def test_merge_profiles_other_accounts_profiles_are_unknown(api: Api, live: Live
         mine = api.create_profile(email="mine@example.com")
         assert_error(merge(api, mine["id"], theirs["id"]), 404, not_found(theirs["id"]))
         assert_error(merge(api, theirs["id"], mine["id"]), 404, not_found(theirs["id"]))
-        assert stored(other, theirs["id"]) == theirs["attributes"]
-        assert stored(api, mine["id"]) == mine["attributes"]
+        assert other.stored(theirs["id"]) == theirs["attributes"]
+        assert api.stored(mine["id"]) == mine["attributes"]
         # The other account may merge its own profiles; ours stay out of reach.
         also_theirs = other.create_profile(email="also-theirs@example.com")
         assert merge(other, theirs["id"], also_theirs["id"]).status == 201

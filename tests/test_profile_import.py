@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from client import Api, Reply
-from conftest import START, Live
+from client import Api
+from conftest import Live
 from examples import SARAH
+from expected import ATTRIBUTE_ORDER, assert_error, duplicate, invalid_attribute, iso
 from processes import first_run_key, serving, url_of
 
 from localviyo import Settings, accounts, create_app
@@ -31,114 +30,20 @@ from localviyo.testing import ServerThread
 
 MISSING = "01GDDKASAP8TKDDA2GRZDSVP4H"
 NEW = "2026-10-15"
-ATTRIBUTE_ORDER = [
-    "email",
-    "phone_number",
-    "external_id",
-    "first_name",
-    "last_name",
-    "organization",
-    "title",
-    "image",
-    "created",
-    "updated",
-    "last_event_date",
-    "location",
-    "properties",
-]
-
-
-def upsert(
-    api: Api,
-    attributes: dict[str, Any],
-    *,
-    profile_id: str | None = None,
-    meta: dict[str, Any] | None = None,
-    **options: Any,
-) -> Reply:
-    data: dict[str, Any] = {"type": "profile", "attributes": attributes}
-    if profile_id is not None:
-        data["id"] = profile_id
-    if meta is not None:
-        data["meta"] = meta
-    path = "/api/profile-import/" if api.trailing_slash(options.get("revision")) else "/api/profile-import"
-    return api.request("POST", path, json_body={"data": data}, **options)
 
 
 def imported(api: Api, status: int, attributes: dict[str, Any], **options: Any) -> dict[str, Any]:
     """Import, assert the status (201 created, 200 updated), return the resource object."""
-    reply = upsert(api, attributes, **options)
+    reply = api.import_profile(attributes, **options)
     assert reply.status == status, reply.text
     data: dict[str, Any] = reply.json()["data"]
     return data
 
 
-def stored(api: Api, profile_id: str) -> dict[str, Any]:
-    reply = api.get_profile(profile_id)
-    assert reply.status == 200, reply.text
-    attributes: dict[str, Any] = reply.json()["data"]["attributes"]
-    return attributes
-
-
-def listing(api: Api, params: dict[str, str]) -> list[dict[str, Any]]:
-    """GET /api/profiles/ over raw HTTP: its explicit `null` page links (as Klaviyo sends them, see
-    klaviyo/openapi#5) are outside the 2024-02-15 schema that Api checks every response against."""
-    headers = {"Authorization": f"Klaviyo-API-Key {api.key}", "revision": api.revision}
-    reply = api.http.get("/api/profiles/", params=params, headers=headers)
-    assert reply.status_code == 200, reply.text
-    items: list[dict[str, Any]] = reply.json()["data"]
-    return items
-
-
-def find(api: Api, field: str, value: str) -> list[str]:
-    """Ids of the profiles that GET /api/profiles/?filter=equals(field,"value") returns."""
-    return [item["id"] for item in listing(api, {"filter": f'equals({field},"{value}")'})]
-
-
 def all_ids(api: Api) -> list[str]:
-    return [item["id"] for item in listing(api, {"page[size]": "100"})]
-
-
-def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(int(seconds), UTC).isoformat()
-
-
-def assert_error(reply: Reply, status: int, expected: dict[str, Any]) -> None:
-    """The reply is one error object: `expected` plus a UUID `id` and the integer `status`."""
-    assert reply.status == status, reply.text
-    error = reply.error
-    uuid.UUID(error["id"])
-    assert reply.json() == {"errors": [{"id": error["id"], "status": status, **expected}]}
-
-
-def duplicate(profile_id: str) -> dict[str, Any]:
-    return {
-        "code": "duplicate_profile",
-        "title": "Conflict.",
-        "detail": "A profile already exists with one of these identifiers.",
-        "source": {"pointer": "/data/attributes"},
-        "links": {},
-        "meta": {"duplicate_profile_id": profile_id},
-    }
-
-
-def invalid_attribute(detail: str, pointer: str) -> dict[str, Any]:
-    return {
-        "code": "invalid",
-        "title": "Invalid input.",
-        "detail": detail,
-        "source": {"pointer": pointer},
-        "links": {},
-        "meta": {},
-    }
-
-
-@pytest.fixture
-def minute(live: Live) -> float:
-    """Put the clock at the start of a fresh minute (and so of a fresh second)."""
-    start = START + (int((live.clock.time() - START) // 60) + 2) * 60
-    live.clock.set(start)
-    return start
+    reply = api.request("GET", "/api/profiles/", params={"page[size]": "100"})
+    assert reply.status == 200, reply.text
+    return [item["id"] for item in reply.json()["data"]]
 
 
 # Creating and resolving
@@ -153,7 +58,7 @@ def test_create_or_update_profile_creates_201(api: Api, live: Live) -> None:
         assert attributes[name] == value, name
     assert attributes["created"] == attributes["updated"] == iso(live.clock.time())
     assert attributes["last_event_date"] is None
-    assert stored(api, data["id"]) == attributes
+    assert api.stored(data["id"]) == attributes
 
 
 def test_create_or_update_profile_updates_by_email_case_insensitively_200(api: Api) -> None:
@@ -186,7 +91,7 @@ def test_create_or_update_profile_updates_by_identifier_200(api: Api, field: str
 
 def test_create_or_update_profile_updates_by_id_200(api: Api) -> None:
     profile = api.create_profile(email="by-id@example.com")
-    reply = upsert(api, {"first_name": "ById"}, profile_id=profile["id"])
+    reply = api.import_profile({"first_name": "ById"}, profile_id=profile["id"])
     assert reply.status == 200, reply.text
     data = reply.json()["data"]
     assert data["id"] == profile["id"]
@@ -196,7 +101,7 @@ def test_create_or_update_profile_updates_by_id_200(api: Api) -> None:
 
 def test_create_or_update_profile_by_id_with_empty_attributes_changes_nothing(api: Api) -> None:
     profile = api.create_profile(email="by-id-empty@example.com")
-    reply = upsert(api, {}, profile_id=profile["id"])
+    reply = api.import_profile({}, profile_id=profile["id"])
     assert reply.status == 200, reply.text
     assert reply.json()["data"]["attributes"] == profile["attributes"]
 
@@ -211,9 +116,9 @@ def test_create_or_update_profile_adds_identifiers_missing_on_the_match(api: Api
     assert data["id"] == profile["id"]
     assert data["attributes"]["phone_number"] == "+14155552672"
     assert data["attributes"]["external_id"] == "ext-adds"
-    assert find(api, "phone_number", "+14155552672") == [profile["id"]]
-    assert find(api, "external_id", "ext-adds") == [profile["id"]]
-    assert find(api, "_kx", "kx-adds") == [profile["id"]]
+    assert api.find("phone_number", "+14155552672") == [profile["id"]]
+    assert api.find("external_id", "ext-adds") == [profile["id"]]
+    assert api.find("_kx", "kx-adds") == [profile["id"]]
     # The added identifiers now resolve to the profile on their own.
     assert imported(api, 200, {"phone_number": "+14155552672"})["id"] == profile["id"]
     assert imported(api, 200, {"_kx": "kx-adds"})["id"] == profile["id"]
@@ -221,10 +126,10 @@ def test_create_or_update_profile_adds_identifiers_missing_on_the_match(api: Api
 
 def test_create_or_update_profile_by_id_adds_identifiers(api: Api) -> None:
     profile = api.create_profile(external_id="ext-only")
-    reply = upsert(api, {"email": "added@example.com"}, profile_id=profile["id"])
+    reply = api.import_profile({"email": "added@example.com"}, profile_id=profile["id"])
     assert reply.status == 200, reply.text
     assert reply.json()["data"]["attributes"]["email"] == "added@example.com"
-    assert find(api, "email", "added@example.com") == [profile["id"]]
+    assert api.find("email", "added@example.com") == [profile["id"]]
 
 
 def test_create_or_update_profile_null_id_resolves_by_identifiers(api: Api) -> None:
@@ -279,7 +184,7 @@ def test_create_or_update_profile_null_clears_and_omitted_keeps(api: Api) -> Non
     assert attributes["external_id"] == SARAH["external_id"]
     assert attributes["location"] == {**SARAH["location"], "city": None, "zip": "10018"}
     assert attributes["properties"] == SARAH["properties"]
-    assert stored(api, profile["id"]) == attributes
+    assert api.stored(profile["id"]) == attributes
 
 
 def test_create_or_update_profile_location_null_clears_every_key(api: Api) -> None:
@@ -310,22 +215,22 @@ def test_create_or_update_profile_properties_merge_at_top_level(api: Api) -> Non
 def test_create_or_update_profile_patch_properties(api: Api) -> None:
     api.create_profile(email="patch@example.com", properties={"old": 1, "skus": ["1"], "color": "blue", "k": "v"})
     meta = {"patch_properties": {"append": {"skus": ["2", "3"], "color": "red"}, "unset": ["old"]}}
-    reply = upsert(api, {"email": "patch@example.com"}, meta=meta)
+    reply = api.import_profile({"email": "patch@example.com"}, meta=meta)
     assert reply.status == 200, reply.text
     assert reply.json()["data"]["attributes"]["properties"] == {
         "skus": ["1", "2", "3"],
         "color": ["blue", "red"],
         "k": "v",
     }
-    reply = upsert(api, {"email": "patch@example.com"}, meta={"patch_properties": {"unappend": {"skus": "2"}}})
+    reply = api.import_profile({"email": "patch@example.com"}, meta={"patch_properties": {"unappend": {"skus": "2"}}})
     assert reply.json()["data"]["attributes"]["properties"]["skus"] == ["1", "3"]
-    reply = upsert(api, {"email": "patch@example.com"}, meta={"patch_properties": {"unset": "color"}})
+    reply = api.import_profile({"email": "patch@example.com"}, meta={"patch_properties": {"unset": "color"}})
     assert reply.json()["data"]["attributes"]["properties"] == {"skus": ["1", "3"], "k": "v"}
 
 
 def test_create_or_update_profile_patch_properties_when_creating(api: Api) -> None:
     meta = {"patch_properties": {"append": {"skus": "92538"}, "unset": "missing"}}
-    reply = upsert(api, {"email": "patch-new@example.com", "properties": {"a": 1}}, meta=meta)
+    reply = api.import_profile({"email": "patch-new@example.com", "properties": {"a": 1}}, meta=meta)
     assert reply.status == 201, reply.text
     assert reply.json()["data"]["attributes"]["properties"] == {"a": 1, "skus": ["92538"]}
 
@@ -333,14 +238,14 @@ def test_create_or_update_profile_patch_properties_when_creating(api: Api) -> No
 def test_create_or_update_profile_properties_then_unset_append_unappend(api: Api) -> None:
     api.create_profile(email="order@example.com", properties={"k": ["old"], "z": 1})
     meta = {"patch_properties": {"unset": ["k"], "append": {"k": ["a", "b", "c"]}, "unappend": {"k": "b"}}}
-    reply = upsert(api, {"email": "order@example.com", "properties": {"k": "set", "z": 2}}, meta=meta)
+    reply = api.import_profile({"email": "order@example.com", "properties": {"k": "set", "z": 2}}, meta=meta)
     assert reply.status == 200, reply.text
     assert reply.json()["data"]["attributes"]["properties"] == {"k": ["a", "c"], "z": 2}
 
 
 def test_create_or_update_profile_unset_of_wrong_type_400(api: Api) -> None:
     api.create_profile(email="unset@example.com", properties={"a": 1})
-    reply = upsert(api, {"email": "unset@example.com"}, meta={"patch_properties": {"unset": {"a": 1}}})
+    reply = api.import_profile({"email": "unset@example.com"}, meta={"patch_properties": {"unset": {"a": 1}}})
     assert_error(
         reply,
         400,
@@ -352,19 +257,19 @@ def test_create_or_update_profile_unset_of_wrong_type_400(api: Api) -> None:
             "meta": {},
         },
     )
-    assert find(api, "email", "unset@example.com") != []
+    assert api.find("email", "unset@example.com") != []
     assert imported(api, 200, {"email": "unset@example.com"})["attributes"]["properties"] == {"a": 1}
 
 
 def test_create_or_update_profile_write_only_identifiers_never_returned(api: Api) -> None:
-    reply = upsert(api, {"email": "wo@example.com", "anonymous_id": "anon-secret", "_kx": "kx-secret"})
+    reply = api.import_profile({"email": "wo@example.com", "anonymous_id": "anon-secret", "_kx": "kx-secret"})
     assert reply.status == 201, reply.text
     for text in (reply.text, api.get_profile(reply.json()["data"]["id"]).text):
         assert "anon-secret" not in text
         assert "kx-secret" not in text
         assert "anonymous_id" not in text
         assert "_kx" not in text
-    [item] = listing(api, {"filter": 'equals(_kx,"kx-secret")'})
+    [item] = api.request("GET", "/api/profiles/", params={"filter": 'equals(_kx,"kx-secret")'}).json()["data"]
     assert item["id"] == reply.json()["data"]["id"]
     assert "secret" not in json.dumps(item)
 
@@ -385,12 +290,12 @@ def test_create_or_update_profile_may_clear_the_matching_identifier(api: Api) ->
     data = imported(api, 200, {"external_id": "ext-swap", "email": None})
     assert data["id"] == profile["id"]
     assert data["attributes"]["email"] is None
-    assert find(api, "email", "swap@example.com") == []
+    assert api.find("email", "swap@example.com") == []
 
 
 def test_create_or_update_profile_no_identifier_left_400(api: Api) -> None:
     profile = api.create_profile(email="last@example.com", first_name="Last")
-    reply = upsert(api, {"email": None, "first_name": "Changed"}, profile_id=profile["id"])
+    reply = api.import_profile({"email": None, "first_name": "Changed"}, profile_id=profile["id"])
     assert_error(
         reply,
         400,
@@ -402,14 +307,14 @@ def test_create_or_update_profile_no_identifier_left_400(api: Api) -> None:
             "meta": {},
         },
     )
-    assert stored(api, profile["id"])["first_name"] == "Last"
+    assert api.stored(profile["id"])["first_name"] == "Last"
 
 
 # Errors
 
 
 def test_create_or_update_profile_unknown_id_404(api: Api) -> None:
-    reply = upsert(api, {"email": "ghost@example.com"}, profile_id=MISSING)
+    reply = api.import_profile({"email": "ghost@example.com"}, profile_id=MISSING)
     assert_error(
         reply,
         404,
@@ -420,7 +325,7 @@ def test_create_or_update_profile_unknown_id_404(api: Api) -> None:
             "source": {"pointer": "/data/"},
         },
     )
-    assert find(api, "email", "ghost@example.com") == []
+    assert api.find("email", "ghost@example.com") == []
 
 
 @pytest.mark.parametrize(
@@ -429,7 +334,7 @@ def test_create_or_update_profile_unknown_id_404(api: Api) -> None:
     ids=["empty", "no-identifier", "null-identifiers", "properties-only"],
 )
 def test_create_or_update_profile_without_identifier_400(api: Api, attributes: dict[str, Any]) -> None:
-    reply = upsert(api, attributes)
+    reply = api.import_profile(attributes)
     assert_error(
         reply,
         400,
@@ -471,20 +376,22 @@ def test_create_or_update_profile_identifiers_of_two_profiles_409(
     sent = {first: values[first].upper() if first == "email" else values[first], second: values[second]}
     if order == "priority-last":
         sent = dict(reversed(sent.items()))
-    reply = upsert(api, {**sent, "first_name": "Changed", "properties": {"x": 1}})
+    reply = api.import_profile({**sent, "first_name": "Changed", "properties": {"x": 1}})
     assert_error(reply, 409, duplicate(winner["id"]))
-    assert stored(api, winner["id"]) == winner["attributes"]
-    assert stored(api, loser["id"]) == loser["attributes"]
+    assert api.stored(winner["id"]) == winner["attributes"]
+    assert api.stored(loser["id"]) == loser["attributes"]
     assert sorted(all_ids(api)) == sorted([winner["id"], loser["id"]])
 
 
 def test_create_or_update_profile_three_identifiers_two_profiles_409(api: Api) -> None:
     by_phone = api.create_profile(phone_number="+14155552675")
     by_email = api.create_profile(email="three@example.com", external_id="ext-three")
-    reply = upsert(api, {"external_id": "ext-three", "phone_number": "+14155552675", "email": "three@example.com"})
+    reply = api.import_profile(
+        {"external_id": "ext-three", "phone_number": "+14155552675", "email": "three@example.com"}
+    )
     assert_error(reply, 409, duplicate(by_email["id"]))
-    assert stored(api, by_phone["id"])["email"] is None
-    assert stored(api, by_email["id"])["phone_number"] is None
+    assert api.stored(by_phone["id"])["email"] is None
+    assert api.stored(by_email["id"])["phone_number"] is None
 
 
 @pytest.mark.parametrize(
@@ -500,10 +407,10 @@ def test_create_or_update_profile_id_with_identifier_of_another_profile_409(
 ) -> None:
     holder = api.create_profile(**{field: theirs})
     profile = api.create_profile(email="mine@example.com")
-    reply = upsert(api, {field: ours, "first_name": "Changed"}, profile_id=profile["id"])
+    reply = api.import_profile({field: ours, "first_name": "Changed"}, profile_id=profile["id"])
     assert_error(reply, 409, duplicate(holder["id"]))
-    assert stored(api, profile["id"]) == profile["attributes"]
-    assert stored(api, holder["id"]) == holder["attributes"]
+    assert api.stored(profile["id"]) == profile["attributes"]
+    assert api.stored(holder["id"]) == holder["attributes"]
 
 
 @pytest.mark.parametrize(
@@ -564,20 +471,20 @@ def test_create_or_update_profile_id_with_identifier_of_another_profile_409(
 def test_create_or_update_profile_attribute_errors_400(
     api: Api, attributes: dict[str, Any], detail: str, pointer: str
 ) -> None:
-    reply = upsert(api, attributes)
+    reply = api.import_profile(attributes)
     assert_error(reply, 400, invalid_attribute(detail, pointer))
     assert all_ids(api) == []
 
 
 def test_create_or_update_profile_invalid_update_changes_nothing(api: Api) -> None:
     profile = api.create_profile(email="stays@example.com", first_name="Stays")
-    reply = upsert(api, {"email": "stays@example.com", "first_name": "Changed", "phone_number": "123"})
+    reply = api.import_profile({"email": "stays@example.com", "first_name": "Changed", "phone_number": "123"})
     assert_error(reply, 400, invalid_attribute(document.INVALID_PHONE, "/data/attributes/phone_number"))
-    assert stored(api, profile["id"]) == profile["attributes"]
+    assert api.stored(profile["id"]) == profile["attributes"]
 
 
 def test_create_or_update_profile_several_errors_at_once(api: Api) -> None:
-    reply = upsert(api, {"email": "bad", "phone_number": "123", "bogus": 1})
+    reply = api.import_profile({"email": "bad", "phone_number": "123", "bogus": 1})
     assert reply.status == 400
     assert [(error["source"]["pointer"], error["detail"]) for error in reply.errors] == [
         ("/data/attributes/email", document.INVALID_EMAIL),
@@ -638,7 +545,7 @@ def test_create_or_update_profile_document_errors(api: Api, body: Any, status: i
 
 def test_create_or_update_profile_response_document(api: Api) -> None:
     for status in (201, 200):
-        reply = upsert(api, {"email": "doc@example.com", "first_name": "Doc"})
+        reply = api.import_profile({"email": "doc@example.com", "first_name": "Doc"})
         assert reply.status == status, reply.text
         data = reply.json()["data"]
         assert set(reply.json()) == {"data"}
@@ -682,17 +589,17 @@ def test_create_or_update_profile_in_revision_2026_10_15(api: Api) -> None:
 
 
 def test_create_or_update_profile_2026_10_15_has_no_anonymous_id(api: Api) -> None:
-    reply = upsert(api, {"email": "anon-new@example.com", "anonymous_id": "a"}, revision=NEW)
+    reply = api.import_profile({"email": "anon-new@example.com", "anonymous_id": "a"}, revision=NEW)
     detail = "'anonymous_id' is not a valid field for the resource 'profile'."
     assert_error(reply, 400, invalid_attribute(detail, "/data/attributes/anonymous_id"))
 
 
 def test_create_or_update_profile_additional_fields_from_2024_10_15(api: Api) -> None:
     params = {"additional-fields[profile]": "subscriptions"}
-    old = upsert(api, {"email": "addl@example.com"}, params=params)
+    old = api.import_profile({"email": "addl@example.com"}, params=params)
     assert old.status == 201, old.text
     assert "subscriptions" not in old.json()["data"]["attributes"]
-    new = upsert(api, {"email": "addl@example.com"}, params=params, revision="2024-10-15")
+    new = api.import_profile({"email": "addl@example.com"}, params=params, revision="2024-10-15")
     assert new.status == 200, new.text
     assert new.json()["data"]["attributes"]["subscriptions"]["email"]["marketing"]["consent"] == "NEVER_SUBSCRIBED"
 
@@ -731,22 +638,22 @@ def test_create_or_update_profile_other_methods_405(api: Api, method: str) -> No
 
 
 def test_create_or_update_profile_rate_limit_headers(api: Api, minute: float) -> None:
-    reply = upsert(api, {"email": "limits@example.com"})
+    reply = api.import_profile({"email": "limits@example.com"})
     assert reply.status == 201
     assert reply.headers["RateLimit-Limit"] == "700"
     assert reply.headers["RateLimit-Remaining"] == "699"
     assert reply.headers["RateLimit-Reset"] == "60"
-    assert upsert(api, {"email": "bad"}).headers["RateLimit-Remaining"] == "698"
-    assert upsert(api, {"email": "limits@example.com"}, revision=NEW).headers["RateLimit-Limit"] == "750"
+    assert api.import_profile({"email": "bad"}).headers["RateLimit-Remaining"] == "698"
+    assert api.import_profile({"email": "limits@example.com"}, revision=NEW).headers["RateLimit-Limit"] == "750"
 
 
 def test_create_or_update_profile_burst_of_75_per_second(api: Api, live: Live, minute: float) -> None:
-    assert [upsert(api, {"email": "bad"}).status for _ in range(75)] == [400] * 75
-    reply = upsert(api, {"email": "burst@example.com"})
+    assert [api.import_profile({"email": "bad"}).status for _ in range(75)] == [400] * 75
+    reply = api.import_profile({"email": "burst@example.com"})
     assert reply.status == 429
     assert reply.headers["Retry-After"] == "1"
     live.clock.advance(1)
-    assert upsert(api, {"email": "burst@example.com"}).status == 201
+    assert api.import_profile({"email": "burst@example.com"}).status == 201
 
 
 # Concurrency

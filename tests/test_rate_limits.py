@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from client import Api
-from conftest import START, Live
+from conftest import Live
 
 PROFILE = "01GDDKASAP8TKDDA2GRZDSVP4H"
-
-
-@pytest.fixture
-def minute(live: Live) -> float:
-    """Put the clock at the start of a fresh minute (and so of a fresh second)."""
-    now = live.clock.time()
-    start = START + (int((now - START) // 60) + 2) * 60
-    live.clock.set(start)
-    return start
 
 
 def get(api: Api) -> int:

@@ -8,15 +8,9 @@ import pytest
 from client import Api
 from conftest import Live
 from examples import SARAH
+from expected import ATTRIBUTE_ORDER
 
 from localviyo.core import document
-
-
-def stored(api: Api, profile_id: str) -> dict[str, Any]:
-    reply = api.get_profile(profile_id)
-    assert reply.status == 200, reply.text
-    attributes: dict[str, Any] = reply.json()["data"]["attributes"]
-    return attributes
 
 
 def test_update_profile_sets_every_attribute(api: Api) -> None:
@@ -27,7 +21,7 @@ def test_update_profile_sets_every_attribute(api: Api) -> None:
     attributes = document_["data"]["attributes"]
     for name, value in SARAH.items():
         assert attributes[name] == value, name
-    assert stored(api, profile["id"]) == attributes
+    assert api.stored(profile["id"]) == attributes
     assert document_["data"]["id"] == profile["id"]
     assert document_["data"]["type"] == "profile"
     assert document_["data"]["links"]["self"] == f"{api.url}/api/profiles/{profile['id']}/"
@@ -36,21 +30,7 @@ def test_update_profile_sets_every_attribute(api: Api) -> None:
 def test_update_profile_response_shape(api: Api) -> None:
     profile = api.create_profile(email="shape@example.com")
     data = api.update_profile(profile["id"], {"first_name": "Shape"}).json()["data"]
-    assert list(data["attributes"]) == [
-        "email",
-        "phone_number",
-        "external_id",
-        "first_name",
-        "last_name",
-        "organization",
-        "title",
-        "image",
-        "created",
-        "updated",
-        "last_event_date",
-        "location",
-        "properties",
-    ]
+    assert list(data["attributes"]) == ATTRIBUTE_ORDER
     assert "anonymous_id" not in data["attributes"]
     base = f"{api.url}/api/profiles/{profile['id']}"
     assert data["relationships"] == {
@@ -166,7 +146,7 @@ def test_unset_of_wrong_type_is_klaviyos_400(api: Api, unset: Any) -> None:
     assert error["detail"] == "Unset must be a string or an array of strings (the property keys to unset)."
     assert error["source"] == {"pointer": "/data/attributes/meta/patch_properties/unset"}
     assert error["meta"] == {}
-    assert stored(api, profile["id"])["properties"] == {"a": 1}
+    assert api.stored(profile["id"])["properties"] == {"a": 1}
 
 
 def test_patch_order_properties_then_unset_append_unappend(api: Api) -> None:
@@ -227,7 +207,7 @@ def test_update_profile_invalid_email(api: Api) -> None:
         assert reply.error["detail"] == "Invalid email address"
         assert reply.error["source"] == {"pointer": "/data/attributes/email"}
         assert reply.error["links"] == {} and reply.error["meta"] == {}
-    assert stored(api, profile["id"])["email"] == "valid@example.com"
+    assert api.stored(profile["id"])["email"] == "valid@example.com"
 
 
 def test_update_profile_email_of_100_characters_accepted(api: Api) -> None:
@@ -245,7 +225,7 @@ def test_update_profile_invalid_phone(api: Api, bad: str) -> None:
     assert reply.error["code"] == "invalid"
     assert reply.error["detail"] == "Invalid phone number format (Example of a valid format: +12345678901)"
     assert reply.error["source"] == {"pointer": "/data/attributes/phone_number"}
-    assert stored(api, profile["id"])["phone_number"] == "+14155552671"
+    assert api.stored(profile["id"])["phone_number"] == "+14155552671"
 
 
 @pytest.mark.parametrize("good", ["+15005550006", "+12345678901", "+447911123456", "+33612345678"])
@@ -277,7 +257,7 @@ def test_update_profile_several_invalid_fields_give_several_errors(api: Api) -> 
         document.NOT_A_NUMBER,
     ]
     assert len({error["id"] for error in reply.errors}) == 5
-    assert stored(api, profile["id"])["email"] == "many@example.com"
+    assert api.stored(profile["id"])["email"] == "many@example.com"
 
 
 @pytest.mark.parametrize(
@@ -306,7 +286,7 @@ def test_update_profile_no_identifier_left(api: Api) -> None:
     assert reply.status == 400
     assert reply.error["detail"] == "One or more identifiers is required"
     assert reply.error["source"] == {"pointer": "/data/attributes"}
-    after = stored(api, profile["id"])
+    after = api.stored(profile["id"])
     assert after["email"] == "only@example.com"
     assert after["first_name"] == "Only"
 
@@ -351,7 +331,7 @@ def test_update_profile_id_differs_from_path_409(api: Api) -> None:
     assert reply.error["title"] == "Conflict."
     assert reply.error["detail"] == document.WRONG_ID.format(got=other, expected=profile["id"])
     assert reply.error["source"] == {"pointer": "/data/id"}
-    assert stored(api, profile["id"])["first_name"] is None
+    assert api.stored(profile["id"])["first_name"] is None
 
 
 def test_update_profile_wrong_type_409(api: Api) -> None:
@@ -391,7 +371,7 @@ def test_update_profile_identifier_of_another_profile_409(api: Api, field: str, 
             }
         ]
     }
-    after = stored(api, profile["id"])
+    after = api.stored(profile["id"])
     assert after["first_name"] == "Mine"
     assert after[field] == ("mine@example.com" if field == "email" else None)
 
@@ -438,7 +418,7 @@ def test_update_profile_in_a_later_revision(api: Api) -> None:
     assert "data" not in data["relationships"]["lists"]
     assert set(data["relationships"]) == {"lists", "segments", "push-tokens"}
     # A 2024-02-15 reader does not see the attribute its revision does not have.
-    assert "locale" not in stored(api, profile["id"])
+    assert "locale" not in api.stored(profile["id"])
 
 
 def test_update_profile_later_revisions_have_no_anonymous_id(api: Api) -> None:

@@ -51,10 +51,16 @@ class ProfileService:
             raise profile_not_found(profile_id)
         return profile
 
-    def create_profile(self, account_id: str, changes: Changes) -> Profile:
+    def _new(self, changes: Changes, profile_id: str | None = None) -> Profile:
+        """A profile made from `changes`, created now; it must have an identifier."""
         now = self.clock.time()
-        profile = apply_changes(Profile(id=self.ids.ulid(), created=now, updated=now), changes)
-        return self.store.create_profile(account_id, profile)
+        profile = apply_changes(Profile(id=profile_id or self.ids.ulid(), created=now, updated=now), changes)
+        if not profile.has_identifier():
+            raise Invalid(NO_IDENTIFIER, pointer="/data/attributes")
+        return profile
+
+    def create_profile(self, account_id: str, changes: Changes) -> Profile:
+        return self.store.create_profile(account_id, self._new(changes))
 
     def _changed(self, old: Profile, changes: Changes) -> Profile:
         new = apply_changes(old, changes)
@@ -80,11 +86,7 @@ class ProfileService:
         def build(old: Profile | None) -> Profile:
             if old is not None:
                 return self._changed(old, changes)
-            now = self.clock.time()
-            created = apply_changes(Profile(id=self.ids.ulid(), created=now, updated=now), changes)
-            if not created.has_identifier():
-                raise Invalid(NO_IDENTIFIER, pointer="/data/attributes")
-            return created
+            return self._new(changes)
 
         return self.store.import_profile(account_id, profile_id, identifiers, build)
 
@@ -109,11 +111,7 @@ class ProfileService:
             try:
                 return self.store.update_profile(account_id, profile_id, lambda old: stamp(self._changed(old, changes)))
             except NotFound:
-                now = self.clock.time()
-                new = apply_changes(Profile(id=profile_id, created=now, updated=now), changes)
-                if not new.has_identifier():
-                    raise Invalid(NO_IDENTIFIER, pointer="/data/attributes") from None
-                return self.store.create_profile(account_id, stamp(new))
+                return self.store.create_profile(account_id, stamp(self._new(changes, profile_id)))
         profile, _ = self.create_or_update_profile(account_id, None, changes)
         if created is None and updated is None:
             return profile
