@@ -10,6 +10,7 @@ import pytest
 CORE = Path(__file__).resolve().parent.parent / "src" / "localviyo" / "core"
 ALLOWED = {
     "__future__",
+    "collections.abc",
     "dataclasses",
     "datetime",
     "functools",

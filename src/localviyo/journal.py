@@ -1,7 +1,9 @@
 """The request journal: what clients sent to the Klaviyo API and what they got back, for tests to assert on.
 
-Bounded (the oldest entries go first), in this process's memory, and never holding a whole API key: the
-`Authorization` header is kept with the key masked to its label (`pk_abc…wxyz`).
+Bounded (the oldest entries go first), in this process's memory, and never showing a whole API key: the
+`Authorization` header is read with the key masked to its label (`pk_abc…wxyz`). Recording keeps what
+the request already holds, and the masking and decoding happen when an entry is read, so the journal
+costs a request next to nothing.
 """
 
 from __future__ import annotations
@@ -22,21 +24,28 @@ MAX_BODY = 64 * 1024  # bodies kept per entry; longer ones are cut, and say so
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One request and its response. Bodies are kept as bytes and read as JSON when asked for, so
-    recording costs the request next to nothing."""
+    """One request and its response, as received and sent: headers, bodies and query are read into their
+    public forms (masked key, JSON) when asked for."""
 
     id: int
     time: float
     method: str
     path: str
     query_string: str
-    headers: dict[str, str]
+    raw_headers: dict[str, str]
     raw_body: bytes
     status: int
     raw_response: bytes
     operation: str | None = None
     account: str | None = None
     duration_ms: float = 0.0
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = dict(self.raw_headers)
+        if "authorization" in headers:
+            headers["authorization"] = mask_authorization(headers["authorization"])
+        return headers
 
     @property
     def query(self) -> dict[str, str]:
@@ -116,11 +125,9 @@ class Journal:
         account: str | None,
         duration_ms: float,
     ) -> None:
+        """`headers` is kept as given, not copied: the caller must not change it afterwards."""
         if self.size <= 0:
             return
-        kept = dict(headers)
-        if "authorization" in kept:
-            kept["authorization"] = mask_authorization(kept["authorization"])
         with self._lock:
             entry = Entry(
                 self._next,
@@ -128,7 +135,7 @@ class Journal:
                 method,
                 path,
                 query_string,
-                kept,
+                headers,
                 body[: MAX_BODY + 1],
                 status,
                 response[: MAX_BODY + 1],

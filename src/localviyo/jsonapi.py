@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -165,6 +166,52 @@ def profile_resource(
         "relationships": relationships,
         "links": {"self": resource_path(base_url, revision, "profiles", profile.id)},
     }
+
+
+# Rendering a profile is on every hot path, and all of a resource but its id and attributes is the same
+# for every profile of a revision and base URL. That part is encoded once, with stand-ins for the two,
+# and a resource is then the pieces joined around the profile's own.
+_ID = uuid.uuid4().hex
+_ATTRIBUTES = uuid.uuid4().hex
+
+
+@functools.lru_cache(maxsize=64)
+def _resource_template(
+    base_url: str, revision: Revision, relationship_data: bool
+) -> tuple[list[bytes], list[bytes]] | None:
+    if _ID in base_url or _ATTRIBUTES in base_url:
+        return None  # a stand-in would be ambiguous (it is random per process: only ever by design)
+    stand_in = Profile(id=_ID)
+    document = profile_resource(
+        stand_in, base_url=base_url, revision=revision, attributes={}, relationship_data=relationship_data
+    )
+    document["attributes"] = _ATTRIBUTES
+    head, tail = encode(document).split(encode(_ATTRIBUTES))
+    return head.split(_ID.encode()), tail.split(_ID.encode())
+
+
+def encode_profile_resource(
+    profile_id: str,
+    *,
+    base_url: str,
+    revision: Revision,
+    attributes: dict[str, Any],
+    relationship_data: bool,
+) -> bytes:
+    """`encode(profile_resource(...))`, byte for byte, at a fraction of the cost."""
+    template = _resource_template(base_url, revision, relationship_data)
+    if template is None:
+        document = profile_resource(
+            Profile(id=profile_id),
+            base_url=base_url,
+            revision=revision,
+            attributes=attributes,
+            relationship_data=relationship_data,
+        )
+        return encode(document)
+    head, tail = template
+    escaped = encode(profile_id)[1:-1]
+    return escaped.join(head) + encode(attributes) + escaped.join(tail)
 
 
 def error_object(error: APIError, new_id: Callable[[], str]) -> dict[str, Any]:

@@ -29,14 +29,15 @@ def _render(
     attributes = jsonapi.profile_attributes(profile, request.revision, additional or ())
     if fields is not None:
         attributes = jsonapi.select_fields(attributes, fields)
-    resource = jsonapi.profile_resource(
-        profile,
+    resource = jsonapi.encode_profile_resource(
+        profile.id,
         base_url=request.base_url,
         revision=request.revision,
         attributes=attributes,
         relationship_data=include or request.revision.relationship_data,
     )
-    return Response(status, jsonapi.encode({"data": resource, **(extra or {})}))
+    rest = b"," + jsonapi.encode(extra)[1:] if extra else b"}"
+    return Response(status, b'{"data":' + resource + rest)
 
 
 def _write_options(request: Request) -> list[str]:
@@ -94,8 +95,8 @@ def get_profiles(request: Request, service: ProfileService) -> Response:
         if fields is not None:
             attributes = jsonapi.select_fields(attributes, fields)
         data.append(
-            jsonapi.profile_resource(
-                profile,
+            jsonapi.encode_profile_resource(
+                profile.id,
                 base_url=request.base_url,
                 revision=request.revision,
                 attributes=attributes,
@@ -103,7 +104,7 @@ def get_profiles(request: Request, service: ProfileService) -> Response:
             )
         )
     links = paging.links(request, sort, page.next, page.prev)
-    return Response(200, jsonapi.encode({"data": data, "links": links}))
+    return Response(200, b'{"data":[' + b",".join(data) + b'],"links":' + jsonapi.encode(links) + b"}")
 
 
 def create_or_update_profile(request: Request, service: ProfileService) -> Response:

@@ -7,8 +7,10 @@ drop.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,43 +124,42 @@ def _attributes(data: dict[str, Any], revision: Revision, allowed: frozenset[str
     changes = Changes()
     known = _known_attributes(allowed, revision)
     for name, value in attributes.items():
-        pointer = f"/data/attributes/{name}"
         if name not in known:
-            detail = UNKNOWN_FIELD.format(name=name, resource="profile")
-            errors.append(InvalidAttribute(detail, pointer=pointer))
-        elif name in ("location", "properties"):
+            detail: str | None = UNKNOWN_FIELD.format(name=name, resource="profile")
+        elif name in _NESTED:
             continue
-        elif value is not None and not isinstance(value, str):
-            errors.append(InvalidAttribute(NOT_A_STRING, pointer=pointer))
-        elif name == "email" and value is not None and not valid_email(value):
-            errors.append(InvalidAttribute(INVALID_EMAIL, pointer=pointer))
-        elif name == "phone_number" and value is not None and not valid_phone(value):
-            errors.append(InvalidAttribute(INVALID_PHONE, pointer=pointer))
-        elif name in ("external_id", "anonymous_id", "_kx") and value is not None and _CONTROL.search(value):
-            errors.append(InvalidAttribute(CONTROL_IN_IDENTIFIER, pointer=pointer))
+        elif value is None:
+            detail = None
+        elif not isinstance(value, str):
+            detail = NOT_A_STRING
         else:
+            check = _CHECKS.get(name)
+            detail = None if check is None else check(value)
+        if detail is None:
             changes.attributes["kx" if name == "_kx" else name] = value
+        else:
+            errors.append(InvalidAttribute(detail, pointer=f"/data/attributes/{name}"))
     if "location" in attributes:
         location = _object(attributes["location"], "/data/attributes/location", errors)
         changes.clear_location = attributes["location"] is None
         for key, value in (location or {}).items():
             if key not in LOCATION_KEYS:
                 continue  # unknown location keys are ignored (unknown attributes are not: see above)
-            pointer = f"/data/attributes/location/{key}"
             if key in ("latitude", "longitude"):
-                if not _coordinate(value):
-                    errors.append(InvalidAttribute(NOT_A_NUMBER, pointer=pointer))
-                    continue
-            elif value is not None and not isinstance(value, str):
-                errors.append(InvalidAttribute(NOT_A_STRING, pointer=pointer))
-                continue
-            changes.location[key] = value
+                detail = None if _coordinate(value) else NOT_A_NUMBER
+            else:
+                detail = None if value is None or isinstance(value, str) else NOT_A_STRING
+            if detail is None:
+                changes.location[key] = value
+            else:
+                errors.append(InvalidAttribute(detail, pointer=f"/data/attributes/location/{key}"))
     if "properties" in attributes:
         # `properties: null` changes nothing: keys are removed only through patch_properties.unset.
         changes.properties = _object(attributes["properties"], "/data/attributes/properties", errors) or {}
     return changes
 
 
+@functools.lru_cache(maxsize=64)
 def _known_attributes(allowed: frozenset[str], revision: Revision) -> frozenset[str]:
     known = set(allowed)
     if not revision.has_locale:
@@ -166,6 +167,29 @@ def _known_attributes(allowed: frozenset[str], revision: Revision) -> frozenset[
     if not revision.has_anonymous_id:
         known.discard("anonymous_id")
     return frozenset(known)
+
+
+def _check_email(value: str) -> str | None:
+    return None if valid_email(value) else INVALID_EMAIL
+
+
+def _check_phone(value: str) -> str | None:
+    return None if valid_phone(value) else INVALID_PHONE
+
+
+def _check_identifier(value: str) -> str | None:
+    return CONTROL_IN_IDENTIFIER if _CONTROL.search(value) else None
+
+
+_NESTED = frozenset({"location", "properties"})
+# What a string attribute must also be, beyond a string: the error detail if it is not, else None.
+_CHECKS: dict[str, Callable[[str], str | None]] = {
+    "email": _check_email,
+    "phone_number": _check_phone,
+    "external_id": _check_identifier,
+    "anonymous_id": _check_identifier,
+    "_kx": _check_identifier,
+}
 
 
 def _coordinate(value: Any) -> bool:

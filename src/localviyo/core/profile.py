@@ -55,7 +55,13 @@ class Profile(msgspec.Struct, kw_only=True):
     last_event_date: float | None = None
 
     def has_identifier(self) -> bool:
-        return any(getattr(self, name) is not None for name in IDENTIFIERS)
+        return (
+            self.email is not None
+            or self.phone_number is not None
+            or self.external_id is not None
+            or self.anonymous_id is not None
+            or self.kx is not None
+        )  # IDENTIFIERS, spelled out: this runs on every write
 
     def same_content(self, other: Profile) -> bool:
         """Equal but for timestamps: an update that leaves this true is a no-op and keeps `updated`."""

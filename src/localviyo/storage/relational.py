@@ -158,10 +158,14 @@ class RelationalStore:
         row = self._x(db, sql + (self.FOR_UPDATE if lock else ""), (account_id, profile_id)).fetchone()
         return None if row is None else _decode(row[0])
 
-    def _holder(self, db: Connection, account_id: str, new: Profile, old: Profile | None) -> str | None:
-        """The other profile that holds one of `new`'s identifiers, by priority; None if none does."""
-        old_keys = {} if old is None else identifier_keys(old, external_id_unique=self.external_id_unique)
-        new_keys = identifier_keys(new, external_id_unique=self.external_id_unique)
+    def _identifier_keys(self, profile: Profile) -> dict[str, str]:
+        return identifier_keys(profile, external_id_unique=self.external_id_unique)
+
+    def _holder(
+        self, db: Connection, account_id: str, new: Profile, new_keys: dict[str, str], old_keys: dict[str, str]
+    ) -> str | None:
+        """The other profile that holds one of `new`'s identifiers (those not in `old_keys` already), by
+        priority; None if none does."""
         for name in IDENTIFIERS:
             value = new_keys.get(name)
             if value is None or old_keys.get(name) == value:
@@ -175,13 +179,15 @@ class RelationalStore:
                 return str(row[0])
         return None
 
-    def _check_unique(self, db: Connection, account_id: str, new: Profile, old: Profile | None) -> None:
-        holder = self._holder(db, account_id, new, old)
+    def _check_unique(
+        self, db: Connection, account_id: str, new: Profile, new_keys: dict[str, str], old_keys: dict[str, str]
+    ) -> None:
+        holder = self._holder(db, account_id, new, new_keys, old_keys)
         if holder is not None:
             raise DuplicateProfile(holder)
 
-    def _row(self, profile: Profile, *, body: bool = True) -> dict[str, Any]:
-        keys = identifier_keys(profile, external_id_unique=self.external_id_unique)
+    def _row(self, profile: Profile, *, body: bool = True, keys: dict[str, str] | None = None) -> dict[str, Any]:
+        keys = self._identifier_keys(profile) if keys is None else keys
         row: dict[str, Any] = {f"{name}_key": keys.get(name) for name in IDENTIFIERS}
         row.update(external_id=profile.external_id, created=profile.created, updated=profile.updated)
         row["email_sort"] = keys.get("email", "")
@@ -196,26 +202,23 @@ class RelationalStore:
         return [self.BODY_IN if name == "body" else "?" for name in row]
 
     def _insert(self, db: Connection, account_id: str, profile: Profile) -> None:
-        self._check_unique(db, account_id, profile, None)
-        row = {"account_id": account_id, "id": profile.id, **self._row(profile)}
+        keys = self._identifier_keys(profile)
+        self._check_unique(db, account_id, profile, keys, {})
+        row = {"account_id": account_id, "id": profile.id, **self._row(profile, keys=keys)}
         sql = f"INSERT INTO profiles ({', '.join(row)}) VALUES ({', '.join(self._marks(row))})"
         self._x(db, sql, tuple(row.values()))
 
     def _replace(self, db: Connection, account_id: str, old: Profile, new: Profile) -> Profile:
         if new == old:
             return old
-        self._check_unique(db, account_id, new, old)
+        old_keys, new_keys = self._identifier_keys(old), self._identifier_keys(new)
+        self._check_unique(db, account_id, new, new_keys, old_keys)
         # Only the columns whose values change, so the database leaves the indexes of the others alone.
-        row = self._row(new)
-        if (
-            old.created == new.created
-            and old.external_id == new.external_id
-            and identifier_keys(old, external_id_unique=self.external_id_unique)
-            == identifier_keys(new, external_id_unique=self.external_id_unique)
-        ):
-            changed = {"updated": row["updated"], "body": row["body"]}
+        if old_keys == new_keys and old.created == new.created and old.external_id == new.external_id:
+            changed = {"updated": new.updated, "body": self._body(new)}
         else:
-            before = self._row(old, body=False)
+            before = self._row(old, body=False, keys=old_keys)
+            row = self._row(new, keys=new_keys)
             changed = {name: value for name, value in row.items() if name == "body" or before.get(name) != value}
         assignments = ", ".join(f"{name} = {mark}" for name, mark in zip(changed, self._marks(changed), strict=True))
         self._x(
@@ -228,7 +231,7 @@ class RelationalStore:
     def _duplicate(self, account_id: str, profile: Profile) -> DuplicateProfile:
         """After a unique index refused `profile`: the 409 naming the holder the check could not see."""
         with self._read() as db:
-            holder = self._holder(db, account_id, profile, None)
+            holder = self._holder(db, account_id, profile, self._identifier_keys(profile), {})
         return DuplicateProfile(holder or "")
 
     def create_profile(self, account_id: str, profile: Profile) -> Profile:
