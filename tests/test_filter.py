@@ -20,6 +20,7 @@ from localviyo.core.filter import (
     Node,
     Not,
     Or,
+    _parse,
     matches,
     parse_datetime,
     parse_filter,
@@ -172,6 +173,28 @@ def test_parse_datetime_plus_as_space_and_refusals() -> None:
     assert parse_datetime("2023-03-01 00:00:00") == MARCH_1
     for text in ("2023-13-01T00:00:00Z", "2024-02-30", "yesterday", "5", "2023-03-01T00:00:00 00", ""):
         assert parse_datetime(text) is None, text
+
+
+@given(
+    field=st.sampled_from(["id", "email", "phone_number", "external_id", "_kx", "created"]),
+    value=st.text(max_size=30),
+    spaced=st.booleans(),
+)
+def test_parse_filter_plain_identifier_equals_reads_as_the_parser_does(field: str, value: str, spaced: bool) -> None:
+    # The one-regex path for equals(identifier,"value") must give the parser's tree, or the parser's error.
+    text = f'equals({field}, "{value}")' if spaced else f'equals({field},"{value}")'
+    try:
+        expected: Node | str = _parse(text)
+    except Invalid as error:
+        expected = error.detail
+    try:
+        got: Node | str = parse_filter(text)
+    except Invalid as error:
+        got = error.detail
+    assert got == expected
+    assert type(got) is type(expected)
+    if isinstance(got, Comparison):
+        assert type(got.value) is str  # a plain str, as the parser leaves it, not its _Quoted
 
 
 @pytest.mark.parametrize(

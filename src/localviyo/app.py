@@ -110,7 +110,8 @@ class LocalviyoApp:
         request: Request | None = None
         operation: Operation | None = None
         try:
-            headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+            # ASGI servers give header names in lower case (the specification asks them to).
+            headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
             request = Request(
                 method=scope["method"],
                 path=scope["path"],

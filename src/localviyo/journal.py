@@ -106,7 +106,9 @@ def _content(raw: bytes) -> Any:
 class Journal:
     def __init__(self, size: int = 1000) -> None:
         self.size = size
-        self._entries: deque[Entry] = deque(maxlen=max(size, 1))
+        # Raw tuples, in Entry's field order: an Entry (a frozen dataclass, slow to build) is made only when
+        # someone reads the journal, which tests do far less often than the server records.
+        self._entries: deque[tuple[Any, ...]] = deque(maxlen=max(size, 1))
         self._lock = threading.Lock()
         self._next = 1
 
@@ -129,22 +131,23 @@ class Journal:
         if self.size <= 0:
             return
         with self._lock:
-            entry = Entry(
-                self._next,
-                time,
-                method,
-                path,
-                query_string,
-                headers,
-                body[: MAX_BODY + 1],
-                status,
-                response[: MAX_BODY + 1],
-                operation,
-                account,
-                round(duration_ms, 3),
+            self._entries.append(
+                (
+                    self._next,
+                    time,
+                    method,
+                    path,
+                    query_string,
+                    headers,
+                    body[: MAX_BODY + 1],
+                    status,
+                    response[: MAX_BODY + 1],
+                    operation,
+                    account,
+                    duration_ms,
+                )
             )
             self._next += 1
-            self._entries.append(entry)
 
     def find(
         self,
@@ -173,7 +176,13 @@ class Journal:
 
     def __iter__(self) -> Iterator[Entry]:
         with self._lock:
-            return iter(list(self._entries))
+            raw = list(self._entries)
+        return iter(
+            [
+                Entry(n, time, method, path, query, headers, body, status, response, operation, account, round(ms, 3))
+                for n, time, method, path, query, headers, body, status, response, operation, account, ms in raw
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self._entries)
