@@ -8,6 +8,7 @@ by key), so the server calls the store directly on its event loop.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from pathlib import Path
@@ -80,6 +81,13 @@ class _Transaction(_Locked):
             self._db.execute("ROLLBACK")
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class SQLiteStore(RelationalStore):
     dialect: ClassVar[str] = "sqlite"
     UNIQUE_VIOLATION = (sqlite3.IntegrityError,)
@@ -93,6 +101,7 @@ class SQLiteStore(RelationalStore):
         self._lock = threading.RLock()
         self._keys: dict[str, KeyRecord | None] = {}
         self._keys_version = -1
+        self._checked_in: asyncio.AbstractEventLoop | None = None  # see key_by_hash
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
@@ -111,19 +120,36 @@ class SQLiteStore(RelationalStore):
     # Every request looks its key up. Keys change rarely, so they are remembered until the file changes
     # under us: `PRAGMA data_version` moves whenever another connection (a `localviyo keys` command,
     # another server process) commits, and our own key writes clear the memory themselves.
+    #
+    # That check is a read transaction of its own, as costly as the profile read it precedes, so the
+    # event loop's thread makes it once per turn of the loop: the requests run in one turn were all
+    # received before the turn began, so none of them was sent after a change the check could miss.
+    # (Each turn runs the callbacks queued before it; the one that ends freshness is queued by the first
+    # check, behind every request already waiting.) Any other thread checks every time.
 
     def key_by_hash(self, key_hash: str) -> KeyRecord | None:
         with self._lock:
-            version = self._db.execute("PRAGMA data_version").fetchone()[0]
-            if version != self._keys_version:
-                self._keys.clear()
-                self._keys_version = version
+            loop = _running_loop()
+            if loop is None or loop is not self._checked_in:
+                self._check_version(loop)
             if key_hash in self._keys:
                 return self._keys[key_hash]
             record = super().key_by_hash(key_hash)
             if len(self._keys) < 10_000:
                 self._keys[key_hash] = record
             return record
+
+    def _check_version(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._keys_version:
+            self._keys.clear()
+            self._keys_version = version
+        if loop is not None:
+            self._checked_in = loop
+            loop.call_soon(self._turn_ended)
+
+    def _turn_ended(self) -> None:
+        self._checked_in = None
 
     def add_key(self, key: KeyRecord) -> None:
         with self._lock:
