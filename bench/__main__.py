@@ -28,6 +28,7 @@ SMOKE = {
     "postgres_size": 500,
     "quiet_wait": 0.0,
     "retries": 0,
+    "rounds": 1,
 }
 TUNABLE = (
     "sizes",
@@ -40,6 +41,7 @@ TUNABLE = (
     "startup_samples",
     "quiet_wait",
     "retries",
+    "rounds",
 )
 
 
@@ -82,6 +84,11 @@ def parser() -> argparse.ArgumentParser:
         help="seconds a measurement may wait for other work to use < 0.3 cores (default 20; 0: never)",
     )
     p.add_argument("--retries", type=int, help="measure again when other work used >= 0.3 cores meanwhile (default 1)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        help="turns localviyo and the storage reference take within each measurement's --duration (default 3)",
+    )
     p.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when it is missing")
     return p
 

@@ -55,6 +55,7 @@ class Options:
     quiet_wait: float = 20.0  # seconds a measurement may wait for other work to calm down
     quiet_threshold: float = 0.3  # cores of other work that count as calm
     retries: int = 1  # measurements taken again when other work ran meanwhile (the calmer one is kept)
+    rounds: int = 3  # localviyo and the storage reference alternate this many times per measurement
     out: Path = ROOT / "bench" / "results" / "latest.json"
     install_wrk: bool = True
 
@@ -76,7 +77,14 @@ class Run:
     src: str | None = None  # src_version() when the current server was launched
 
     def record(
-        self, benchmark: Benchmark, store: str, size: int, server: str, result: WrkResult, usage: dict[str, float]
+        self,
+        benchmark: Benchmark,
+        store: str,
+        size: int,
+        server: str,
+        result: WrkResult,
+        usage: dict[str, float],
+        rounds: list[float] | None = None,
     ) -> None:
         self.records.append(
             {
@@ -87,6 +95,7 @@ class Run:
                 **result.as_dict(),
                 **usage,
                 "src": self.src if server == LOCALVIYO else None,
+                "rounds_rps": rounds,
             }
         )
         self.log(
@@ -151,6 +160,19 @@ def measure(
     }
 
 
+def _prepared(
+    run: Run, server: Server, benchmark: Benchmark, workload: Workload, store: str, size: int, tmp: Path
+) -> Path:
+    """The wrk script of `workload`, once one request as wrk sends it has succeeded and wrk has warmed up."""
+    options = run.options
+    check(server, workload)
+    script = write_script(workload, tmp, f"{server.name}-{benchmark.name}-{store}-{size}")
+    if options.warmup > 0:
+        connections = options.connections[0]
+        run_wrk(run.wrk, server.url, script, connections=connections, duration=options.warmup, threads=options.threads)
+    return script
+
+
 def series(
     run: Run,
     server: Server,
@@ -165,11 +187,7 @@ def series(
     """Warm up, then one measurement per connection count. `retries`: measure again when other work ran
     meanwhile (off for PostgreSQL, whose own backends count as other work)."""
     options = run.options
-    check(server, workload)
-    script = write_script(workload, tmp, f"{server.name}-{benchmark.name}-{store}-{size}")
-    if options.warmup > 0:
-        connections = options.connections[0]
-        run_wrk(run.wrk, server.url, script, connections=connections, duration=options.warmup, threads=options.threads)
+    script = _prepared(run, server, benchmark, workload, store, size, tmp)
     for connections in options.connections:
         result, usage = measure(run, server, script, connections, options.duration)
         for _ in range(options.retries if retries else 0):
@@ -180,6 +198,32 @@ def series(
             if again_usage["other_cores"] < usage["other_cores"]:
                 result, usage = again, again_usage
         run.record(benchmark, store, size, server.name, result, usage)
+
+
+def paired(
+    run: Run,
+    servers: list[tuple[Server, Workload]],
+    benchmark: Benchmark,
+    store: str,
+    size: int,
+    tmp: Path,
+) -> None:
+    """localviyo and the storage reference, measured in turns: per connection count, `rounds` short wrk
+    runs each, alternating, and each server's median run recorded. This VM's speed drifts by 10-20% over
+    minutes; measured in turns, the drift falls on both servers alike and the ratio holds still."""
+    options = run.options
+    scripts = [_prepared(run, server, benchmark, workload, store, size, tmp) for server, workload in servers]
+    rounds = max(1, options.rounds)
+    duration = max(1, round(options.duration / rounds))
+    for connections in options.connections:
+        taken: list[list[tuple[WrkResult, dict[str, float]]]] = [[] for _ in servers]
+        for _ in range(rounds):
+            for index, ((server, _), script) in enumerate(zip(servers, scripts, strict=True)):
+                taken[index].append(measure(run, server, script, connections, duration))
+        for (server, _), runs in zip(servers, taken, strict=True):
+            ordered = sorted(runs, key=lambda item: item[0].rps)
+            result, usage = ordered[(len(ordered) - 1) // 2]
+            run.record(benchmark, store, size, server.name, result, usage, [item[0].rps for item in runs])
 
 
 def harvest_cursors(server: Server, key: str, tmp: Path, size: int) -> tuple[Path, Path]:
@@ -263,36 +307,37 @@ def sqlite_size(run: Run, size: int, tmp: Path) -> stores.BuiltStore | None:
     run.stores[f"sqlite-{size}"] = round(built.build_seconds, 2)
     paging: tuple[Path, Path] | None = None
     database = stores.working_copy(built, tmp / "stores")
-    port = free_port()
+    reference_database = stores.working_copy(built, tmp / "reference-stores")
+    port, reference_port = free_port(), free_port()
+    while reference_port == port:
+        reference_port = free_port()
+    env = {"BENCH_REF_DB": str(reference_database), "BENCH_REF_ACCOUNT": built.account_id}
     run.src = src_version()
-    run.log(f"localviyo on SQLite, {size:,} profiles (src {run.src})")
+    run.log(f"localviyo and the storage-path reference on SQLite, {size:,} profiles, in turns (src {run.src})")
+    reference = reference_argv("bench.references:storage_app", port=reference_port, factory=True)
     try:
-        with launched(LOCALVIYO, localviyo_argv(f"sqlite:///{database}", port), tmp / "logs", port=port) as server:
+        with (
+            launched(LOCALVIYO, localviyo_argv(f"sqlite:///{database}", port), tmp / "logs", port=port) as server,
+            launched(REF_STORAGE, reference, tmp / "logs", port=reference_port, env=env) as reference_server,
+        ):
             if PAGING in wanted:
                 if size <= WALK_LIMIT:
                     paging = harvest_cursors(server, built.key, tmp, size)
                 else:
                     paging = make_cursors(server, built, tmp)
             for benchmark in wanted:
-                values = _values(benchmark, built, paging, LOCALVIYO)
-                workload = _workload(benchmark, built.key, values, LOCALVIYO)
-                series(run, server, benchmark, workload, "sqlite", size, tmp)
+                pair = [
+                    (server, _workload(benchmark, built.key, _values(benchmark, built, paging, LOCALVIYO), LOCALVIYO)),
+                    (
+                        reference_server,
+                        _workload(benchmark, built.key, _values(benchmark, built, paging, REF_STORAGE), REF_STORAGE),
+                    ),
+                ]
+                paired(run, pair, benchmark, "sqlite", size, tmp)
             run.memory[f"sqlite-{size}"] = server.memory_kb()
     finally:
         stores.remove_database(database)
-    database = stores.working_copy(built, tmp / "stores")
-    port = free_port()
-    env = {"BENCH_REF_DB": str(database), "BENCH_REF_ACCOUNT": built.account_id}
-    run.log(f"storage-path reference on SQLite, {size:,} profiles")
-    try:
-        argv = reference_argv("bench.references:storage_app", port, factory=True)
-        with launched(REF_STORAGE, argv, tmp / "logs", port=port, env=env) as server:
-            for benchmark in wanted:
-                values = _values(benchmark, built, paging, REF_STORAGE)
-                workload = _workload(benchmark, built.key, values, REF_STORAGE)
-                series(run, server, benchmark, workload, "sqlite", size, tmp)
-    finally:
-        stores.remove_database(database)
+        stores.remove_database(reference_database)
     return built
 
 
