@@ -209,7 +209,7 @@ def paired(
     tmp: Path,
 ) -> None:
     """localviyo and the storage reference, measured in turns: per connection count, `rounds` short wrk
-    runs each, alternating, and each server's median run recorded. This VM's speed drifts by 10-20% over
+    runs each, alternating, and each server's medians recorded. This VM's speed drifts by 10-20% over
     minutes; measured in turns, the drift falls on both servers alike and the ratio holds still."""
     options = run.options
     scripts = [_prepared(run, server, benchmark, workload, store, size, tmp) for server, workload in servers]
@@ -221,9 +221,29 @@ def paired(
             for index, ((server, _), script) in enumerate(zip(servers, scripts, strict=True)):
                 taken[index].append(measure(run, server, script, connections, duration))
         for (server, _), runs in zip(servers, taken, strict=True):
-            ordered = sorted(runs, key=lambda item: item[0].rps)
-            result, usage = ordered[(len(ordered) - 1) // 2]
+            result, usage = _median(runs)
             run.record(benchmark, store, size, server.name, result, usage, [item[0].rps for item in runs])
+
+
+def _median(runs: list[tuple[WrkResult, dict[str, float]]]) -> tuple[WrkResult, dict[str, float]]:
+    """The run of median req/s, with each latency figure the median of the runs' own: one stall in one
+    short run moves a p99 more than it moves a throughput."""
+    ordered = sorted(runs, key=lambda item: item[0].rps)
+    result, usage = ordered[(len(ordered) - 1) // 2]
+
+    def middle(name: str) -> float:
+        values = sorted(getattr(item[0], name) for item in runs)
+        return float(values[(len(values) - 1) // 2])
+
+    median = dataclasses.replace(
+        result,
+        p50_ms=middle("p50_ms"),
+        p90_ms=middle("p90_ms"),
+        p99_ms=middle("p99_ms"),
+        p999_ms=middle("p999_ms"),
+        mean_ms=middle("mean_ms"),
+    )
+    return median, usage
 
 
 def harvest_cursors(server: Server, key: str, tmp: Path, size: int) -> tuple[Path, Path]:

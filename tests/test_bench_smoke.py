@@ -57,7 +57,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert servers(benchmark, "any") == {"ref-http"}, benchmark
     update = next(run for run in runs if run["benchmark"] == "update" and run["server"] == "localviyo")
     assert update["rps_vs_storage"] > 0 and update["rps_vs_http"] > 0
-    # On SQLite, localviyo and the storage reference take turns; each keeps its median turn.
+    # On SQLite, localviyo and the storage reference take turns; each keeps its medians (of two: the lower).
     for run in runs:
         if run["store"] == "sqlite":
             assert len(run["rounds_rps"]) == 2, run
