@@ -121,8 +121,8 @@ def worker_app() -> Any:
 
 def _settled(app: Any) -> Any:
     """The app, with everything made so far (modules, app, store) moved out of the garbage collector's
-    sight: a full collection then walks only what requests leave behind. Measured on Update Profile, about
-    5-10% more requests per second (bench/README.md). Only in a process of our own: `serve`, not the
+    sight: a full collection then walks only what requests leave behind. Measured on Update Profile, +4%
+    and +11% requests per second in two paired runs (bench/README.md). Only in a process of our own: `serve`, not the
     pytest fixture, which shares the test run's process."""
     gc.freeze()
     return app
