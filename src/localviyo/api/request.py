@@ -38,6 +38,9 @@ class Request:
     def query(self) -> dict[str, str]:
         """Query parameters; a repeated name keeps its last value."""
         if self._query is None:
+            if not self.query_string:
+                self._query = {}
+                return self._query
             try:
                 pairs = parse_qsl(self.query_string, keep_blank_values=True, max_num_fields=MAX_QUERY_PARAMETERS)
             except ValueError:
