@@ -67,3 +67,15 @@ def invalid(detail: str, pointer: str) -> dict[str, Any]:
 def invalid_attribute(detail: str, pointer: str) -> dict[str, Any]:
     """A 400 about one attribute: both `links` and `meta`."""
     return {**invalid(detail, pointer), "links": {}}
+
+
+def conflict(detail: str, pointer: str) -> dict[str, Any]:
+    """A 409 `conflict` (a resource object of the wrong type or id): both `links` and `meta`."""
+    return {
+        "code": "conflict",
+        "title": "Conflict.",
+        "detail": detail,
+        "source": {"pointer": pointer},
+        "links": {},
+        "meta": {},
+    }

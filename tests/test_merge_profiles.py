@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from client import Api, Reply
 from conftest import Live
-from expected import assert_error, invalid, iso, not_found
+from expected import assert_error, conflict, invalid, iso, not_found
 
 from localviyo.core import document
 
@@ -259,14 +259,7 @@ def test_merge_profiles_wrong_type_409(api: Api) -> None:
     assert_error(
         reply,
         409,
-        {
-            "code": "conflict",
-            "title": "Conflict.",
-            "detail": document.WRONG_TYPE.format(got="profile", expected="profile-merge"),
-            "source": {"pointer": "/data/type"},
-            "links": {},
-            "meta": {},
-        },
+        conflict(document.WRONG_TYPE.format(got="profile", expected="profile-merge"), "/data/type"),
     )
     assert api.get_profile(source).status == 200
 
@@ -280,14 +273,9 @@ def test_merge_profiles_wrong_source_type_409(api: Api) -> None:
     assert_error(
         reply,
         409,
-        {
-            "code": "conflict",
-            "title": "Conflict.",
-            "detail": document.WRONG_TYPE.format(got="profiles", expected="profile"),
-            "source": {"pointer": "/data/relationships/profiles/data/0/type"},
-            "links": {},
-            "meta": {},
-        },
+        conflict(
+            document.WRONG_TYPE.format(got="profiles", expected="profile"), "/data/relationships/profiles/data/0/type"
+        ),
     )
     assert api.get_profile(source).status == 200
 

@@ -17,7 +17,7 @@ import pytest
 from client import Api
 from conftest import Live
 from examples import SARAH
-from expected import ATTRIBUTE_ORDER, assert_error, duplicate, invalid_attribute, iso
+from expected import ATTRIBUTE_ORDER, assert_error, conflict, duplicate, invalid, invalid_attribute, iso, not_found
 from processes import first_run_key, serving, url_of
 
 from localviyo import Settings, accounts, create_app
@@ -249,13 +249,10 @@ def test_create_or_update_profile_unset_of_wrong_type_400(api: Api) -> None:
     assert_error(
         reply,
         400,
-        {
-            "code": "invalid",
-            "title": "Invalid input.",
-            "detail": "Unset must be a string or an array of strings (the property keys to unset).",
-            "source": {"pointer": "/data/attributes/meta/patch_properties/unset"},
-            "meta": {},
-        },
+        invalid(
+            "Unset must be a string or an array of strings (the property keys to unset).",
+            "/data/attributes/meta/patch_properties/unset",
+        ),
     )
     assert api.find("email", "unset@example.com") != []
     assert imported(api, 200, {"email": "unset@example.com"})["attributes"]["properties"] == {"a": 1}
@@ -299,13 +296,7 @@ def test_create_or_update_profile_no_identifier_left_400(api: Api) -> None:
     assert_error(
         reply,
         400,
-        {
-            "code": "invalid",
-            "title": "Invalid input.",
-            "detail": "One or more identifiers is required",
-            "source": {"pointer": "/data/attributes"},
-            "meta": {},
-        },
+        invalid("One or more identifiers is required", "/data/attributes"),
     )
     assert api.stored(profile["id"])["first_name"] == "Last"
 
@@ -318,12 +309,7 @@ def test_create_or_update_profile_unknown_id_404(api: Api) -> None:
     assert_error(
         reply,
         404,
-        {
-            "code": "not_found",
-            "title": "Not found.",
-            "detail": f"A profile with id {MISSING} does not exist.",
-            "source": {"pointer": "/data/"},
-        },
+        not_found(MISSING),
     )
     assert api.find("email", "ghost@example.com") == []
 
@@ -338,13 +324,7 @@ def test_create_or_update_profile_without_identifier_400(api: Api, attributes: d
     assert_error(
         reply,
         400,
-        {
-            "code": "invalid",
-            "title": "Invalid input.",
-            "detail": "One or more identifiers is required",
-            "source": {"pointer": "/data/attributes"},
-            "meta": {},
-        },
+        invalid("One or more identifiers is required", "/data/attributes"),
     )
     assert all_ids(api) == []
 
@@ -522,14 +502,7 @@ INVALID_DOCUMENT: dict[str, Any] = {"code": "invalid", "title": "Invalid input."
         (
             {"data": {"type": "profiles", "attributes": {"email": "t@example.com"}}},
             409,
-            {
-                "code": "conflict",
-                "title": "Conflict.",
-                "detail": document.WRONG_TYPE.format(got="profiles", expected="profile"),
-                "source": {"pointer": "/data/type"},
-                "links": {},
-                "meta": {},
-            },
+            conflict(document.WRONG_TYPE.format(got="profiles", expected="profile"), "/data/type"),
         ),
     ],
     ids=["no-attributes", "no-type", "no-data", "id-not-string", "wrong-type"],
