@@ -83,7 +83,11 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds a measurement may wait for other work to use < 0.3 cores (default 20; 0: never)",
     )
-    p.add_argument("--retries", type=int, help="measure again when other work used >= 0.3 cores meanwhile (default 1)")
+    p.add_argument(
+        "--retries",
+        type=int,
+        help="measure the HTTP reference again when other work used >= 0.3 cores meanwhile (default 1)",
+    )
     p.add_argument(
         "--rounds",
         type=int,

@@ -26,7 +26,7 @@ def test_encoded_resource_matches_the_whole_encoding(
     attributes = jsonapi.profile_attributes(profile, revision, ("subscriptions",))
     whole = jsonapi.encode(
         jsonapi.profile_resource(
-            profile,
+            profile.id,
             base_url=base_url,
             revision=revision,
             attributes=attributes,
@@ -49,7 +49,7 @@ def test_a_base_url_holding_the_stand_ins_changes_nothing() -> None:
     attributes = jsonapi.profile_attributes(profile, REVISIONS[1])
     whole = jsonapi.encode(
         jsonapi.profile_resource(
-            profile, base_url=base_url, revision=REVISIONS[1], attributes=attributes, relationship_data=True
+            profile.id, base_url=base_url, revision=REVISIONS[1], attributes=attributes, relationship_data=True
         )
     )
     assert (

@@ -139,7 +139,7 @@ def _at(document: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def profile_resource(
-    profile: Profile,
+    profile_id: str,
     *,
     base_url: str,
     revision: Revision,
@@ -155,16 +155,16 @@ def profile_resource(
         if relationship_data:
             relationship["data"] = []
         relationship["links"] = {
-            "self": resource_path(base_url, revision, "profiles", profile.id, "relationships", name),
-            "related": resource_path(base_url, revision, "profiles", profile.id, name),
+            "self": resource_path(base_url, revision, "profiles", profile_id, "relationships", name),
+            "related": resource_path(base_url, revision, "profiles", profile_id, name),
         }
         relationships[name] = relationship
     return {
         "type": "profile",
-        "id": profile.id,
+        "id": profile_id,
         "attributes": attributes,
         "relationships": relationships,
-        "links": {"self": resource_path(base_url, revision, "profiles", profile.id)},
+        "links": {"self": resource_path(base_url, revision, "profiles", profile_id)},
     }
 
 
@@ -181,9 +181,8 @@ def _resource_template(
 ) -> tuple[list[bytes], list[bytes]] | None:
     if _ID in base_url or _ATTRIBUTES in base_url:
         return None  # a stand-in would be ambiguous (it is random per process: only ever by design)
-    stand_in = Profile(id=_ID)
     document = profile_resource(
-        stand_in, base_url=base_url, revision=revision, attributes={}, relationship_data=relationship_data
+        _ID, base_url=base_url, revision=revision, attributes={}, relationship_data=relationship_data
     )
     document["attributes"] = _ATTRIBUTES
     head, tail = encode(document).split(encode(_ATTRIBUTES))
@@ -202,7 +201,7 @@ def encode_profile_resource(
     template = _resource_template(base_url, revision, relationship_data)
     if template is None:
         document = profile_resource(
-            Profile(id=profile_id),
+            profile_id,
             base_url=base_url,
             revision=revision,
             attributes=attributes,

@@ -65,14 +65,14 @@ class _Transaction(_Locked):
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         try:
-            if kind is None:
-                try:
-                    self._db.execute("COMMIT")
-                    return
-                except BaseException:
-                    self._rollback()
-                    raise
-            self._rollback()
+            if kind is not None:
+                self._rollback()
+                return
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
         finally:
             self._lock.release()
 
