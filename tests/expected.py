@@ -59,6 +59,11 @@ def duplicate(profile_id: str) -> dict[str, Any]:
     }
 
 
+def server_error() -> dict[str, Any]:
+    """A 500: the same words whatever went wrong, and nothing of it."""
+    return {"code": "error", "title": "A server error occurred.", "detail": "A server error occurred."}
+
+
 def invalid(detail: str, pointer: str) -> dict[str, Any]:
     """A document-level 400: `meta` but no `links`."""
     return {"code": "invalid", "title": "Invalid input.", "detail": detail, "source": {"pointer": pointer}, "meta": {}}

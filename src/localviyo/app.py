@@ -75,6 +75,8 @@ class LocalviyoApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
+            if self.settings.group_commit:
+                self.store.batch_writes(asyncio.get_running_loop())
             while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
@@ -152,9 +154,18 @@ class LocalviyoApp:
                 log.exception("unhandled error in %s %s", request.method, request.path)
                 return self.error_response(ServerError(SERVER_ERROR))
 
-        if self.store.inline:
-            return guarded(request)
-        return await asyncio.to_thread(guarded, request)
+        if not self.store.inline:
+            return await asyncio.to_thread(guarded, request)
+        response = guarded(request)
+        pending = self.store.pending_commit()
+        if pending is not None:
+            # The work shared a transaction with others of this turn (group commit): answer once it is
+            # stored. If it could not be, nothing of it was, and the answer is a 500 (already logged).
+            try:
+                await pending
+            except Exception:
+                return self.error_response(ServerError(SERVER_ERROR))
+        return response
 
     def _route(self, request: Request) -> Operation | None:
         """The operation for this method and path; None for OPTIONS."""

@@ -115,6 +115,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("journal_size", 1000, "Requests the journal keeps (0: none).", parse=int),
     Setting("seed", None, "A JSON or JSON-lines file of profiles to upsert at start (see the README)."),
     Setting("seed_ids", None, "Make profile ids and error ids repeatable from this integer seed.", parse=int),
+    Setting(
+        "group_commit",
+        True,
+        "SQLite: the writes of one turn of the event loop share one commit; each answer waits for it.",
+        parse=_bool,
+    ),
     Setting("workers", 1, "Server processes; with more than one, give --redis-url so limits are shared.", parse=int),
     Setting("pool_size", 10, "Connections per process to PostgreSQL.", parse=int),
     Setting("redis_url", None, "Keep rate-limit windows in Redis (redis://host:6379/0), shared by all processes."),
@@ -145,6 +151,7 @@ class Settings:
     journal_size: int = 1000
     seed: str | None = None
     seed_ids: int | None = None
+    group_commit: bool = True
     workers: int = 1
     pool_size: int = 10
     redis_url: str | None = None

@@ -7,6 +7,7 @@ write.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,6 +43,15 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def batch_writes(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Let the writes made on `loop`'s thread from now on share a transaction (group commit); whoever
+        works there must then await `pending_commit()` before answering. A no-op for stores that do not."""
+        ...
+
+    def pending_commit(self) -> asyncio.Future[None] | None:
+        """The commit that work just done on the event loop's thread must wait for; None if there is none."""
+        ...
 
     def ensure_account(self, name: str, new_id: Callable[[], str], now: float) -> Account: ...
 

@@ -11,6 +11,7 @@ cannot see ends in the index, and is reported as the same 409.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -70,6 +71,12 @@ class RelationalStore:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def batch_writes(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Every write is a transaction of its own, committed before it returns."""
+
+    def pending_commit(self) -> asyncio.Future[None] | None:
+        return None
 
     def migrate(self) -> list[str]:
         applied: list[str] = []

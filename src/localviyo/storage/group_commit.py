@@ -1,0 +1,117 @@
+"""Group commit for the SQLite store: the writes of one turn of the event loop share one transaction.
+
+A `COMMIT` costs more than the statements of a write it ends: the WAL frames of every page the write
+touched (the table's and each index's, down from their roots) plus the WAL index's header, and now and
+then a checkpoint. Thirty writes in one transaction touch the upper pages of each tree once, not thirty
+times, and pay for one `COMMIT`.
+
+So writes made on the event loop's thread each run in a `SAVEPOINT` inside one `BEGIN IMMEDIATE`
+transaction, which a callback queued by the first of them commits at the start of the loop's next turn.
+A write that fails rolls back to its savepoint and leaves the others alone, so each request is as atomic
+as with a transaction of its own, and the requests of a batch run one after the other, each seeing the
+last one's writes, as they would have one transaction at a time.
+
+Nobody is answered before the commit: whoever did work on the loop while a batch was open awaits
+`pending()` first. That includes reads, which may have seen the batch's writes. When the `COMMIT` fails,
+nothing of the batch is stored and each of them is answered with a 500. The batch holds the store's lock
+from `BEGIN` to `COMMIT`, so another thread never sees it half done: it waits for the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+
+log = logging.getLogger("localviyo")
+
+
+class CommitFailed(Exception):
+    """The batch a request's work belonged to was not stored."""
+
+
+class GroupCommit:
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock, loop: asyncio.AbstractEventLoop) -> None:
+        self.db, self.lock, self.loop = db, lock, loop
+        self.open: asyncio.Future[None] | None = None  # the batch in progress, done when it is committed
+
+    def write(self) -> _Savepoint:
+        return _Savepoint(self)
+
+    def _begin(self) -> None:
+        self.lock.acquire()  # held by the batch itself until it ends
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
+        batch = self.open = self.loop.create_future()
+        self.loop.call_soon(self.commit, batch)
+
+    def commit(self, batch: asyncio.Future[None] | None = None) -> None:
+        """End the open batch (`batch`, if given, must still be it), storing its writes."""
+        if self.open is None or (batch is not None and batch is not self.open):
+            return  # already ended
+        try:
+            self.db.execute("COMMIT")
+        except Exception as error:
+            self._abort(error)
+        else:
+            batch, self.open = self.open, None
+            self.lock.release()
+            batch.set_result(None)
+
+    def _abort(self, error: BaseException) -> None:
+        """Roll the whole batch back and fail everyone who waits on it."""
+        batch, self.open = self.open, None
+        if batch is None:
+            return
+        log.error("a group commit failed; every request of its batch is answered 500: %s", error)
+        try:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+        finally:
+            self.lock.release()
+            batch.set_exception(CommitFailed(str(error)))
+            batch.exception()  # retrieved here: a batch nobody waited on is not an error to report
+
+
+class _Savepoint:
+    """`with group.write() as db`: one write, atomic within the open batch (opened if there is none)."""
+
+    __slots__ = ("_group",)
+
+    def __init__(self, group: GroupCommit) -> None:
+        self._group = group
+
+    def __enter__(self) -> sqlite3.Connection:
+        group = self._group
+        group.lock.acquire()
+        try:
+            if group.open is None:
+                group._begin()
+            group.db.execute("SAVEPOINT write")
+        except BaseException:
+            group.lock.release()
+            raise
+        return group.db
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        group = self._group
+        db = group.db
+        try:
+            if db.in_transaction:
+                if kind is not None:
+                    db.execute("ROLLBACK TO write")
+                db.execute("RELEASE write")
+            else:
+                # SQLite rolled the whole transaction back itself (a full disk, an I/O error): the writes
+                # of the batch before this one are gone too.
+                group._abort(RuntimeError("the transaction was rolled back by SQLite"))
+        except BaseException as error:
+            group._abort(error)
+            if kind is None:
+                raise
+        finally:
+            group.lock.release()

@@ -1,0 +1,290 @@
+"""Group commit (storage/group_commit.py): the writes of one turn of the event loop share one COMMIT.
+
+The app is driven in-process over ASGI on a real SQLite file, so that several requests deterministically
+run in one turn of the loop (asyncio.gather starts them all before any of them can be answered). What
+each test asserts is what a client or another connection to the file can see: no answer before its write
+is committed, each request as atomic as with a transaction of its own, and a failed COMMIT answered as a
+500 to every request of its batch, with nothing of the batch stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from client import REVISION, Api, Reply
+from conftest import Live
+from expected import assert_error, duplicate, not_found, server_error
+
+from localviyo import ManualClock, Settings, accounts, create_app
+from localviyo.app import LocalviyoApp
+from localviyo.core.document import Changes
+from localviyo.core.keys import FULL_ACCESS
+from localviyo.core.profile import Profile
+from localviyo.storage.sqlite import SQLiteStore
+
+START = 1_794_830_400.0  # 2026-11-16T12:00:00Z, after every revision the tests send
+Probe = Callable[[int], None]  # called with the status just before an answer leaves the app
+
+
+@dataclass
+class Harness:
+    path: Path
+    app: LocalviyoApp
+    key: str
+    account_id: str
+    ids: dict[str, str] = field(default_factory=dict)  # first name -> profile id
+
+    def committed_first_names(self) -> dict[str, str | None]:
+        """What another connection to the file sees: profile id -> first_name."""
+        with sqlite3.connect(self.path) as other:
+            rows = other.execute("SELECT id, body FROM profiles").fetchall()
+        return {row[0]: json.loads(row[1])["first_name"] for row in rows}
+
+    async def call(self, method: str, path: str, document: Any = None, probe: Probe | None = None) -> Reply:
+        body = b"" if document is None else json.dumps(document).encode()
+        headers = [
+            (b"host", b"localviyo.test"),
+            (b"authorization", f"Klaviyo-API-Key {self.key}".encode()),
+            (b"revision", REVISION.encode()),
+            (b"content-type", b"application/vnd.api+json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        scope = {"type": "http", "method": method, "path": path, "query_string": b"", "headers": headers}
+        sent: list[MutableMapping[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start" and probe is not None:
+                probe(message["status"])
+            sent.append(message)
+
+        await self.app(scope, receive, send)
+        raw_headers = [(name.decode(), value.decode()) for name, value in sent[0]["headers"]]
+        return Reply(sent[0]["status"], httpx.Headers(raw_headers), sent[1]["body"].decode())
+
+    async def rename(self, profile_id: str, first_name: str, probe: Probe | None = None, **more: Any) -> Reply:
+        document = {"data": {"type": "profile", "id": profile_id, "attributes": {"first_name": first_name, **more}}}
+        return await self.call("PATCH", f"/api/profiles/{profile_id}/", document, probe)
+
+
+def _harness(tmp_path: Path, *, group_commit: bool = True, names: tuple[str, ...] = ("ann", "bob", "cat")) -> Harness:
+    path = tmp_path / "localviyo.db"
+    store = SQLiteStore(str(path))
+    clock = ManualClock(START)
+    app = create_app(Settings(rate_limits="off", group_commit=group_commit), store=store, clock=clock)
+    key = accounts.create_key(store, clock, account="main", scopes=(FULL_ACCESS,))
+    account = store.account_by_name("main")
+    assert account is not None
+    harness = Harness(path, app, key, account.id)
+    for name in names:
+        changes = Changes(attributes={"email": f"{name}@example.com", "first_name": name})
+        harness.ids[name] = app.service.create_profile(account.id, changes).id
+    return harness
+
+
+def _serving(harness: Harness, scenario: Callable[[], Awaitable[Any]]) -> Any:
+    """Run `scenario` on an event loop where the app has started (its lifespan turns group commit on)."""
+
+    async def main() -> Any:
+        messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        replies: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+        await messages.put({"type": "lifespan.startup"})
+        lifespan = asyncio.create_task(harness.app({"type": "lifespan"}, messages.get, replies.put))
+        assert (await replies.get())["type"] == "lifespan.startup.complete"
+        try:
+            return await scenario()
+        finally:
+            await messages.put({"type": "lifespan.shutdown"})
+            await lifespan
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    harness = _harness(tmp_path)
+    yield harness
+    harness.app.store.close()
+
+
+def test_no_answer_leaves_before_its_write_is_committed_and_one_turn_shares_one_commit(harness: Harness) -> None:
+    seen_at_answer: list[dict[str, str | None]] = []
+
+    def probe(status: int) -> None:
+        seen_at_answer.append(harness.committed_first_names())
+
+    async def scenario() -> list[Reply]:
+        return await asyncio.gather(*(harness.rename(pid, f"{name}-2", probe) for name, pid in harness.ids.items()))
+
+    replies = _serving(harness, scenario)
+    assert [reply.status for reply in replies] == [200, 200, 200]
+    everything = {pid: f"{name}-2" for name, pid in harness.ids.items()}
+    # Even the first answer found all three writes committed: they were committed together, before it.
+    assert seen_at_answer == [everything, everything, everything]
+
+
+def test_with_group_commit_off_each_write_is_committed_on_its_own(tmp_path: Path) -> None:
+    harness = _harness(tmp_path, group_commit=False)
+    seen_at_answer: list[dict[str, str | None]] = []
+
+    async def scenario() -> list[Reply]:
+        probe: Probe = lambda status: seen_at_answer.append(harness.committed_first_names())  # noqa: E731
+        return await asyncio.gather(*(harness.rename(pid, f"{name}-2", probe) for name, pid in harness.ids.items()))
+
+    replies = _serving(harness, scenario)
+    harness.app.store.close()
+    assert [reply.status for reply in replies] == [200, 200, 200]
+    ann, bob, cat = harness.ids.values()
+    assert [answer[ann] for answer in seen_at_answer] == ["ann-2", "ann-2", "ann-2"]
+    assert [answer[bob] for answer in seen_at_answer] == ["bob", "bob-2", "bob-2"]
+    assert [answer[cat] for answer in seen_at_answer] == ["cat", "cat", "cat-2"]
+
+
+def test_requests_that_fail_leave_the_rest_of_their_batch_alone(harness: Harness) -> None:
+    ann, bob, cat = harness.ids.values()
+    missing = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
+
+    async def scenario() -> Sequence[Reply]:
+        return await asyncio.gather(
+            harness.rename(ann, "ann-2"),
+            harness.rename(missing, "nobody"),
+            harness.rename(bob, "bob-2", email="cat@example.com"),  # cat's email: 409
+            harness.rename(cat, "cat-2"),
+        )
+
+    done, absent, taken, last = _serving(harness, scenario)
+    assert (done.status, last.status) == (200, 200)
+    assert_error(absent, 404, not_found(missing))
+    assert_error(taken, 409, duplicate(cat))
+    assert harness.committed_first_names() == {ann: "ann-2", bob: "bob", cat: "cat-2"}
+
+
+def test_a_write_that_fails_halfway_is_undone_and_the_batch_goes_on(harness: Harness) -> None:
+    """A merge deletes its source before it combines the two; failing then, the deletion is undone too."""
+    store = harness.app.store
+    ann, bob, cat = harness.ids.values()
+
+    def failing_merge(destination: Profile, source: Profile) -> Profile:
+        raise RuntimeError("the merge gives up after the source was deleted")
+
+    async def scenario() -> None:
+        store.update_profile(harness.account_id, ann, lambda old: _renamed(old, "ann-2"))
+        with pytest.raises(RuntimeError):
+            store.merge_profiles(harness.account_id, bob, cat, failing_merge)
+        store.update_profile(harness.account_id, cat, lambda old: _renamed(old, "cat-2"))
+        pending = store.pending_commit()
+        assert pending is not None  # all three in the batch of this turn
+        await pending
+
+    _serving(harness, scenario)
+    assert harness.committed_first_names() == {ann: "ann-2", bob: "bob", cat: "cat-2"}
+
+
+def _doom_commits_of(path: Path, first_name: str) -> None:
+    """Make any transaction that gives a profile `first_name` fail at its COMMIT, not before: a deferred
+    foreign key that the trigger's row breaks is checked only then."""
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            f"""
+            CREATE TABLE nowhere (id INTEGER PRIMARY KEY);
+            CREATE TABLE doomed (ref INTEGER REFERENCES nowhere (id) DEFERRABLE INITIALLY DEFERRED);
+            CREATE TRIGGER doom AFTER UPDATE ON profiles
+                WHEN json_extract(NEW.body, '$.first_name') = '{first_name}'
+                BEGIN INSERT INTO doomed VALUES (1); END;
+            """
+        )
+
+
+def test_a_failed_commit_answers_500_to_its_whole_batch_and_stores_none_of_it(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    _doom_commits_of(harness.path, "doomed")
+    ann, bob, cat = harness.ids.values()
+
+    async def scenario() -> tuple[Sequence[Reply], Reply]:
+        batch = await asyncio.gather(
+            harness.rename(ann, "ann-2"), harness.rename(bob, "doomed"), harness.rename(cat, "cat-2")
+        )
+        return batch, await harness.rename(ann, "ann-3")  # a later turn: a batch of its own
+
+    batch, after = _serving(harness, scenario)
+    for reply in batch:
+        assert_error(reply, 500, server_error())
+        assert "FOREIGN KEY" not in reply.text
+    assert after.status == 200
+    assert harness.committed_first_names() == {ann: "ann-3", bob: "bob", cat: "cat"}
+    assert any("group commit failed" in record.getMessage() for record in caplog.records)
+
+
+def test_another_thread_waits_for_the_open_batch_and_comes_after_it(harness: Harness) -> None:
+    store = harness.app.store
+    ann = harness.ids["ann"]
+    errors: list[BaseException] = []
+
+    def rename_elsewhere() -> None:
+        try:
+            store.update_profile(harness.account_id, ann, lambda old: _renamed(old, "from-a-thread"))
+        except BaseException as error:  # pragma: no cover - reported by the assertion below
+            errors.append(error)
+
+    elsewhere = threading.Thread(target=rename_elsewhere)
+
+    async def scenario() -> bool:
+        store.update_profile(harness.account_id, ann, lambda old: _renamed(old, "ann-2"))  # opens the batch
+        pending = store.pending_commit()
+        assert pending is not None
+        elsewhere.start()
+        elsewhere.join(timeout=0.2)  # time to reach the store; it cannot get further while the batch is open
+        waiting = elsewhere.is_alive()
+        await pending
+        return waiting
+
+    assert _serving(harness, scenario) is True
+    elsewhere.join(timeout=30)
+    assert not errors
+    assert harness.committed_first_names()[ann] == "from-a-thread"
+
+
+def _renamed(old: Profile, first_name: str) -> Profile:
+    return msgspec.structs.replace(old, first_name=first_name)
+
+
+def test_over_real_sockets_every_answer_is_already_committed(live: Live) -> None:
+    """Many clients at once, so the server batches; each checks each answer against the file itself."""
+    _, key = live.new_account()
+    path = live.store.path  # type: ignore[attr-defined]
+    clients, rounds = 6, 12  # 72 updates: within the 75/s burst of one account, on the frozen clock
+    setup = Api(live.url, key)
+    ids = [setup.create_profile(email=f"client-{index}@example.com")["id"] for index in range(clients)]
+    setup.close()
+    failures: list[str] = []
+
+    def client(profile_id: str) -> None:
+        api = Api(live.url, key)
+        with sqlite3.connect(path) as other:
+            for turn in range(rounds):
+                reply = api.update_profile(profile_id, {"first_name": f"turn-{turn}"})
+                row = other.execute("SELECT body FROM profiles WHERE id = ?", (profile_id,)).fetchone()
+                stored = json.loads(row[0])["first_name"]
+                if reply.status != 200 or stored != f"turn-{turn}":
+                    failures.append(f"{profile_id} turn {turn}: {reply.status}, the file says {stored!r}")
+        api.close()
+
+    threads = [threading.Thread(target=client, args=(profile_id,)) for profile_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures
