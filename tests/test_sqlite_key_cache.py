@@ -1,8 +1,8 @@
 """The SQLite store's memory of keys: fresh for every request that was sent after a change.
 
 Another connection (here: a second SQLiteStore on the same file, as `localviyo keys` or another worker
-would be) revokes a key. On the event loop's thread the store checks for changes once per turn of the
-loop; any other thread checks on every lookup.
+would be) revokes a key. On the thread of the server's event loop (`serve_on`) the store checks for
+changes once per turn of the loop; any other thread, or a loop no server runs on, checks on every lookup.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def test_on_the_loop_a_change_is_seen_from_the_next_turn(tmp_path: Path) -> None
     server, other, record = _stores(tmp_path)
 
     async def scenario() -> tuple[KeyRecord | None, KeyRecord | None]:
+        server.serve_on(asyncio.get_running_loop(), group_commit=False)
         assert server.key_by_hash(record.hash) == record
         other.revoke_key(record.hash, NOW + 1)
         same_turn = server.key_by_hash(record.hash)  # received before the change: may be answered as before
@@ -54,6 +55,7 @@ def test_own_key_writes_are_seen_at_once_even_within_a_turn(tmp_path: Path) -> N
     fresh = KeyRecord(f"{8:064x}", "acc1", "pk_def…wxyz", ("*",), NOW, None)
 
     async def scenario() -> tuple[KeyRecord | None, KeyRecord | None, KeyRecord | None]:
+        server.serve_on(asyncio.get_running_loop(), group_commit=False)
         unknown = server.key_by_hash(fresh.hash)
         server.add_key(fresh)
         created = server.key_by_hash(fresh.hash)
@@ -64,3 +66,15 @@ def test_own_key_writes_are_seen_at_once_even_within_a_turn(tmp_path: Path) -> N
     assert unknown is None
     assert created == fresh
     assert revoked is not None and revoked.revoked == NOW + 2
+
+
+def test_on_a_loop_no_server_runs_on_every_lookup_sees_another_connections_change(tmp_path: Path) -> None:
+    server, other, record = _stores(tmp_path)
+
+    async def scenario() -> KeyRecord | None:
+        assert server.key_by_hash(record.hash) == record
+        other.revoke_key(record.hash, NOW + 1)
+        return server.key_by_hash(record.hash)  # the same turn, but no server's loop: checked again
+
+    found = asyncio.run(scenario())
+    assert found is not None and found.revoked == NOW + 1

@@ -75,8 +75,7 @@ class LocalviyoApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            if self.settings.group_commit:
-                self.store.batch_writes(asyncio.get_running_loop())
+            self.store.serve_on(asyncio.get_running_loop(), group_commit=self.settings.group_commit)
             while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})

@@ -44,9 +44,10 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
-    def batch_writes(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Let the writes made on `loop`'s thread from now on share a transaction (group commit); whoever
-        works there must then await `pending_commit()` before answering. A no-op for stores that do not."""
+    def serve_on(self, loop: asyncio.AbstractEventLoop, *, group_commit: bool) -> None:
+        """A server runs on `loop`, on the calling thread, from now on. With `group_commit`, the writes
+        made there may share a transaction; whoever works there must then await `pending_commit()`
+        before answering. Stores make what use of it they can, or none."""
         ...
 
     def pending_commit(self) -> asyncio.Future[None] | None:

@@ -72,7 +72,7 @@ class RelationalStore:
     def close(self) -> None:
         raise NotImplementedError
 
-    def batch_writes(self, loop: asyncio.AbstractEventLoop) -> None:
+    def serve_on(self, loop: asyncio.AbstractEventLoop, *, group_commit: bool) -> None:
         """Every write is a transaction of its own, committed before it returns."""
 
     def pending_commit(self) -> asyncio.Future[None] | None:

@@ -83,13 +83,6 @@ class _Transaction(_Locked):
             self._db.execute("ROLLBACK")
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 class SQLiteStore(RelationalStore):
     dialect: ClassVar[str] = "sqlite"
     UNIQUE_VIOLATION = (sqlite3.IntegrityError,)
@@ -103,8 +96,12 @@ class SQLiteStore(RelationalStore):
         self._lock = threading.RLock()
         self._keys: dict[str, KeyRecord | None] = {}
         self._keys_version = -1
-        self._checked_in: asyncio.AbstractEventLoop | None = None  # see key_by_hash
-        self._group: GroupCommit | None = None  # see batch_writes
+        # The server's event loop and its thread (see serve_on); compared by thread id, because asking
+        # asyncio for the running loop costs a getpid() system call each time in Python 3.11.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._fresh = False  # the key memory was checked in this turn of the loop (see key_by_hash)
+        self._group: GroupCommit | None = None
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
@@ -116,18 +113,20 @@ class SQLiteStore(RelationalStore):
 
     def _write(self) -> AbstractContextManager[Connection]:
         group = self._group
-        if group is not None and _running_loop() is group.loop:
+        if group is not None and threading.get_ident() == self._loop_thread:
             return group.write()
         return _Transaction(self._db, self._lock)
 
     def _read(self) -> _Locked:
         return _Locked(self._db, self._lock)
 
-    def batch_writes(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Group commit (storage/group_commit.py) for the writes made on `loop`'s thread from now on."""
+    def serve_on(self, loop: asyncio.AbstractEventLoop, *, group_commit: bool) -> None:
+        """A server runs on `loop`, on this thread, from now on: its key lookups check for changes once
+        per turn of the loop (see key_by_hash), and with `group_commit` its writes share transactions
+        (storage/group_commit.py)."""
         with self._lock:
-            if self._group is None or self._group.loop is not loop:
-                self._group = GroupCommit(self._db, self._lock, loop)
+            self._loop, self._loop_thread, self._fresh = loop, threading.get_ident(), False
+            self._group = GroupCommit(self._db, self._lock, loop) if group_commit else None
 
     def pending_commit(self) -> asyncio.Future[None] | None:
         group = self._group
@@ -137,17 +136,17 @@ class SQLiteStore(RelationalStore):
     # under us: `PRAGMA data_version` moves whenever another connection (a `localviyo keys` command,
     # another server process) commits, and our own key writes clear the memory themselves.
     #
-    # That check is a read transaction of its own, as costly as the profile read it precedes, so the
-    # event loop's thread makes it once per turn of the loop: the requests run in one turn were all
-    # received before the turn began, so none of them was sent after a change the check could miss.
-    # (Each turn runs the callbacks queued before it; the one that ends freshness is queued by the first
-    # check, behind every request already waiting.) Any other thread checks every time.
+    # That check is a read transaction of its own, as costly as the profile read it precedes, so on the
+    # server's event loop (serve_on) it is made once per turn of the loop: the requests run in one turn
+    # were all received before the turn began, so none of them was sent after a change the check could
+    # miss. (Each turn runs the callbacks queued before it; the one that ends freshness is queued by the
+    # first check, behind every request already waiting.) Any other thread checks every time.
 
     def key_by_hash(self, key_hash: str) -> KeyRecord | None:
         with self._lock:
-            loop = _running_loop()
-            if loop is None or loop is not self._checked_in:
-                self._check_version(loop)
+            on_loop = threading.get_ident() == self._loop_thread
+            if not (on_loop and self._fresh):
+                self._check_version(on_loop)
             if key_hash in self._keys:
                 return self._keys[key_hash]
             record = super().key_by_hash(key_hash)
@@ -155,17 +154,17 @@ class SQLiteStore(RelationalStore):
                 self._keys[key_hash] = record
             return record
 
-    def _check_version(self, loop: asyncio.AbstractEventLoop | None) -> None:
+    def _check_version(self, on_loop: bool) -> None:
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if version != self._keys_version:
             self._keys.clear()
             self._keys_version = version
-        if loop is not None:
-            self._checked_in = loop
-            loop.call_soon(self._turn_ended)
+        if on_loop and self._loop is not None:
+            self._fresh = True
+            self._loop.call_soon(self._turn_ended)
 
     def _turn_ended(self) -> None:
-        self._checked_in = None
+        self._fresh = False
 
     def add_key(self, key: KeyRecord) -> None:
         with self._lock:
