@@ -13,10 +13,10 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 import msgspec
 
+from localviyo.api.querystring import parse_query
 from localviyo.core.keys import label
 
 MAX_BODY = 64 * 1024  # bodies kept per entry; longer ones are cut, and say so
@@ -49,7 +49,7 @@ class Entry:
 
     @property
     def query(self) -> dict[str, str]:
-        return dict(parse_qsl(self.query_string, keep_blank_values=True))
+        return dict(parse_query(self.query_string))
 
     @property
     def body(self) -> Any:

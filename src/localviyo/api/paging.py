@@ -12,8 +12,9 @@ import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode
+from urllib.parse import urlencode
 
+from localviyo.api.querystring import parse_query, unquote
 from localviyo.api.request import Request
 from localviyo.core.listing import Position, Sort
 from localviyo.errors import Invalid
@@ -80,7 +81,7 @@ def links(request: Request, sort: Sort, next_: Position | None, prev: Position |
         if position is None:
             return None
         if kept is None:  # the other parameters, in their order, once, and only when a link needs them
-            pairs = parse_qsl(request.query_string, keep_blank_values=True)
+            pairs = parse_query(request.query_string)
             kept = [(name, value) for name, value in pairs if name != "page[cursor]"]
         cursor = Cursor(backwards, str(sort), position).encode()
         return f"{base}?{urlencode([*kept, ('page[cursor]', cursor)])}"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 import msgspec
 
+from localviyo.api.querystring import field_count, parse_query
 from localviyo.errors import Invalid, InvalidAttribute, ParseError, PayloadTooLarge, UnsupportedMediaType
 from localviyo.revisions import DEFAULT, Revision
 
@@ -41,13 +41,11 @@ class Request:
             if not self.query_string:
                 self._query = {}
                 return self._query
-            try:
-                pairs = parse_qsl(self.query_string, keep_blank_values=True, max_num_fields=MAX_QUERY_PARAMETERS)
-            except ValueError:
+            if field_count(self.query_string) > MAX_QUERY_PARAMETERS:
                 raise Invalid(
                     f"Too many query parameters: at most {MAX_QUERY_PARAMETERS} are accepted.", parameter="query"
-                ) from None
-            self._query = dict(pairs)
+                )
+            self._query = dict(parse_query(self.query_string))
         return self._query
 
     def json(self) -> Any:
