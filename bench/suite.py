@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -202,25 +202,25 @@ def series(
 
 def paired(
     run: Run,
-    servers: list[tuple[Server, Workload]],
+    servers: list[tuple[Server, Workload, int]],
     benchmark: Benchmark,
     store: str,
-    size: int,
     tmp: Path,
 ) -> None:
-    """localviyo and the storage reference, measured in turns: per connection count, `rounds` short wrk
-    runs each, alternating, and each server's medians recorded. This VM's speed drifts by 10-20% over
-    minutes; measured in turns, the drift falls on both servers alike and the ratio holds still."""
+    """Servers measured in turns (each with its workload and the size of its store): per connection count,
+    `rounds` short wrk runs each, alternating, and each server's medians recorded. This VM's speed drifts
+    by 10-20% over minutes; measured in turns, the drift falls on every server alike and the ratios hold
+    still: localviyo's to the storage reference's, and a size's to another's."""
     options = run.options
-    scripts = [_prepared(run, server, benchmark, workload, store, size, tmp) for server, workload in servers]
+    scripts = [_prepared(run, server, benchmark, workload, store, size, tmp) for server, workload, size in servers]
     rounds = max(1, options.rounds)
     duration = max(1, round(options.duration / rounds))
     for connections in options.connections:
         taken: list[list[tuple[WrkResult, dict[str, float]]]] = [[] for _ in servers]
         for _ in range(rounds):
-            for index, ((server, _), script) in enumerate(zip(servers, scripts, strict=True)):
+            for index, ((server, _, _), script) in enumerate(zip(servers, scripts, strict=True)):
                 taken[index].append(measure(run, server, script, connections, duration))
-        for (server, _), runs in zip(servers, taken, strict=True):
+        for (server, _, size), runs in zip(servers, taken, strict=True):
             result, usage = _median(runs)
             run.record(benchmark, store, size, server.name, result, usage, [item[0].rps for item in runs])
 
@@ -299,7 +299,7 @@ def make_cursors(server: Server, built: stores.BuiltStore, tmp: Path) -> tuple[P
     return cursor_file, after_file
 
 
-def _wanted(options: Options, size: int) -> list[Benchmark]:
+def _wanted(options: Options) -> list[Benchmark]:
     order = (GET, FILTER, PAGING, UPDATE)  # lookups first: updates change the store
     return [b for b in order if b.name in options.only]
 
@@ -319,46 +319,73 @@ def _workload(benchmark: Benchmark, key: str, values: Path, server: str) -> Work
     return workloads.workload(benchmark, key, values)
 
 
-def sqlite_size(run: Run, size: int, tmp: Path) -> stores.BuiltStore | None:
-    wanted = _wanted(run.options, size)
-    if not wanted:
-        return None
-    built = stores.sqlite_store(size, log=run.log)
-    run.stores[f"sqlite-{size}"] = round(built.build_seconds, 2)
+@dataclass
+class _Served:
+    """One size's store, its localviyo and its storage reference, and the paging cursors if wanted."""
+
+    built: stores.BuiltStore
+    localviyo: Server
+    reference: Server
     paging: tuple[Path, Path] | None = None
-    database = stores.working_copy(built, tmp / "stores")
-    reference_database = stores.working_copy(built, tmp / "reference-stores")
-    port, reference_port = free_port(), free_port()
-    while reference_port == port:
-        reference_port = free_port()
-    env = {"BENCH_REF_DB": str(reference_database), "BENCH_REF_ACCOUNT": built.account_id}
+
+    def entries(self, benchmark: Benchmark) -> list[tuple[Server, Workload, int]]:
+        built, paging = self.built, self.paging
+        return [
+            (server, _workload(benchmark, built.key, _values(benchmark, built, paging, name), name), built.size)
+            for server, name in ((self.localviyo, LOCALVIYO), (self.reference, REF_STORAGE))
+        ]
+
+
+def sqlite_sizes(run: Run, sizes: list[int], tmp: Path) -> stores.BuiltStore | None:
+    """Every size at once: a localviyo and a storage reference per size, each on its own copy of the store,
+    all of them taking turns in each benchmark, so that one size is compared with another as fairly as
+    localviyo with the reference. Returns the smallest store."""
+    wanted = _wanted(run.options)
+    if not wanted or not sizes:
+        return None
+    sizes = sorted(sizes)
+    built_stores = [stores.sqlite_store(size, log=run.log) for size in sizes]
+    for built in built_stores:
+        run.stores[f"sqlite-{built.size}"] = round(built.build_seconds, 2)
     run.src = src_version()
-    run.log(f"localviyo and the storage-path reference on SQLite, {size:,} profiles, in turns (src {run.src})")
-    reference = reference_argv("bench.references:storage_app", port=reference_port, factory=True)
-    try:
-        with (
-            launched(LOCALVIYO, localviyo_argv(f"sqlite:///{database}", port), tmp / "logs", port=port) as server,
-            launched(REF_STORAGE, reference, tmp / "logs", port=reference_port, env=env) as reference_server,
-        ):
+    run.log(f"localviyo and the storage-path reference on SQLite, {', '.join(f'{s:,}' for s in sizes)} profiles,")
+    run.log(f"  all in turns (src {run.src})")
+    with ExitStack() as stack:
+        served: list[_Served] = []
+        for built in built_stores:
+            database = stores.working_copy(built, tmp / "stores")
+            reference_database = stores.working_copy(built, tmp / "reference-stores")
+            stack.callback(stores.remove_database, database)
+            stack.callback(stores.remove_database, reference_database)
+            port, reference_port = _two_ports()
+            env = {"BENCH_REF_DB": str(reference_database), "BENCH_REF_ACCOUNT": built.account_id}
+            reference = reference_argv("bench.references:storage_app", port=reference_port, factory=True)
+            server = stack.enter_context(
+                launched(LOCALVIYO, localviyo_argv(f"sqlite:///{database}", port), tmp / "logs", port=port)
+            )
+            reference_server = stack.enter_context(
+                launched(REF_STORAGE, reference, tmp / "logs", port=reference_port, env=env)
+            )
+            served.append(_Served(built, server, reference_server))
+        for one in served:
             if PAGING in wanted:
-                if size <= WALK_LIMIT:
-                    paging = harvest_cursors(server, built.key, tmp, size)
+                if one.built.size <= WALK_LIMIT:
+                    one.paging = harvest_cursors(one.localviyo, one.built.key, tmp, one.built.size)
                 else:
-                    paging = make_cursors(server, built, tmp)
-            for benchmark in wanted:
-                pair = [
-                    (server, _workload(benchmark, built.key, _values(benchmark, built, paging, LOCALVIYO), LOCALVIYO)),
-                    (
-                        reference_server,
-                        _workload(benchmark, built.key, _values(benchmark, built, paging, REF_STORAGE), REF_STORAGE),
-                    ),
-                ]
-                paired(run, pair, benchmark, "sqlite", size, tmp)
-            run.memory[f"sqlite-{size}"] = server.memory_kb()
-    finally:
-        stores.remove_database(database)
-        stores.remove_database(reference_database)
-    return built
+                    one.paging = make_cursors(one.localviyo, one.built, tmp)
+        for benchmark in wanted:
+            entries = [entry for one in served for entry in one.entries(benchmark)]
+            paired(run, entries, benchmark, "sqlite", tmp)
+        for one in served:
+            run.memory[f"sqlite-{one.built.size}"] = one.localviyo.memory_kb()
+    return built_stores[0]
+
+
+def _two_ports() -> tuple[int, int]:
+    first, second = free_port(), free_port()
+    while second == first:
+        second = free_port()
+    return first, second
 
 
 def http_reference(run: Run, built: stores.BuiltStore, tmp: Path, names: set[str]) -> None:
@@ -550,10 +577,7 @@ def run_suite(options: Options, wrk: str, log: Callable[[str], object] = print) 
     if load_before[0] > 0.5:
         log(f"note: load average before the run is {load_before}: other work may be sharing the machine")
     with _scratch() as tmp:
-        smallest: stores.BuiltStore | None = None
-        for size in sorted(options.sizes):
-            built = sqlite_size(run, size, tmp)
-            smallest = smallest or built
+        smallest = sqlite_sizes(run, list(options.sizes), tmp)
         names = {b.name for b in BENCHMARKS if b.name in options.only}
         if "postgres" in options.only:
             names |= {"get", "update"}
