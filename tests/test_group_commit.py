@@ -228,6 +228,30 @@ def test_a_failed_commit_answers_500_to_its_whole_batch_and_stores_none_of_it(
     assert any("group commit failed" in record.getMessage() for record in caplog.records)
 
 
+def test_when_sqlite_rolls_the_whole_batch_back_none_of_its_writes_is_answered_as_stored(harness: Harness) -> None:
+    """A trigger's RAISE(ROLLBACK) ends the transaction there and then, as a full disk or an I/O error can:
+    the writes before it in the batch are gone, so their requests answer 500; the next write starts a
+    batch of its own."""
+    with sqlite3.connect(harness.path) as db:
+        db.execute(
+            "CREATE TRIGGER doom BEFORE UPDATE ON profiles"
+            " WHEN json_extract(NEW.body, '$.first_name') = 'doomed'"
+            " BEGIN SELECT RAISE(ROLLBACK, 'doomed'); END"
+        )
+    ann, bob, cat = harness.ids.values()
+
+    async def scenario() -> Sequence[Reply]:
+        return await asyncio.gather(
+            harness.rename(ann, "ann-2"), harness.rename(bob, "doomed"), harness.rename(cat, "cat-2")
+        )
+
+    lost, refused, after = _serving(harness, scenario)
+    assert_error(lost, 500, server_error())
+    assert_error(refused, 500, server_error())  # a constraint, but no identifier taken: not a 409
+    assert after.status == 200
+    assert harness.committed_first_names() == {ann: "ann", bob: "bob", cat: "cat-2"}
+
+
 def test_another_thread_waits_for_the_open_batch_and_comes_after_it(harness: Harness) -> None:
     store = harness.app.store
     ann = harness.ids["ann"]

@@ -49,16 +49,16 @@ class GroupCommit:
         batch = self.open = self.loop.create_future()
         self.loop.call_soon(self.commit, batch)
 
-    def commit(self, batch: asyncio.Future[None] | None = None) -> None:
-        """End the open batch (`batch`, if given, must still be it), storing its writes."""
-        if self.open is None or (batch is not None and batch is not self.open):
-            return  # already ended
+    def commit(self, batch: asyncio.Future[None]) -> None:
+        """Store the writes of `batch`, if it is still the open one (it may have been rolled back)."""
+        if batch is not self.open:
+            return
         try:
             self.db.execute("COMMIT")
         except Exception as error:
             self._abort(error)
         else:
-            batch, self.open = self.open, None
+            self.open = None
             self.lock.release()
             batch.set_result(None)
 
@@ -101,14 +101,17 @@ class _Savepoint:
         group = self._group
         db = group.db
         try:
-            if db.in_transaction:
-                if kind is not None:
-                    db.execute("ROLLBACK TO write")
-                db.execute("RELEASE write")
-            else:
+            if not db.in_transaction:
                 # SQLite rolled the whole transaction back itself (a full disk, an I/O error): the writes
-                # of the batch before this one are gone too.
-                group._abort(RuntimeError("the transaction was rolled back by SQLite"))
+                # of the batch before this one are gone too, and this one's with them.
+                lost = CommitFailed("SQLite rolled the transaction back")
+                group._abort(lost)
+                if kind is None:
+                    raise lost
+                return
+            if kind is not None:
+                db.execute("ROLLBACK TO write")
+            db.execute("RELEASE write")
         except BaseException as error:
             group._abort(error)
             if kind is None:

@@ -235,18 +235,19 @@ class RelationalStore:
         )
         return new
 
-    def _duplicate(self, account_id: str, profile: Profile) -> DuplicateProfile:
-        """After a unique index refused `profile`: the 409 naming the holder the check could not see."""
+    def _duplicate(self, account_id: str, profile: Profile, error: Exception) -> Exception:
+        """After a constraint refused `profile`: the 409 naming the holder the check could not see, or,
+        when no profile holds its identifiers (another constraint failed), the error itself."""
         with self._read() as db:
             holder = self._holder(db, account_id, profile, self._identifier_keys(profile), {})
-        return DuplicateProfile(holder or "")
+        return error if holder is None else DuplicateProfile(holder)
 
     def create_profile(self, account_id: str, profile: Profile) -> Profile:
         try:
             with self._write() as db:
                 self._insert(db, account_id, profile)
-        except self.UNIQUE_VIOLATION:
-            raise self._duplicate(account_id, profile) from None
+        except self.UNIQUE_VIOLATION as error:
+            raise self._duplicate(account_id, profile, error) from None
         return profile
 
     def update_profile(self, account_id: str, profile_id: str, change: Callable[[Profile], Profile]) -> Profile:
@@ -258,9 +259,9 @@ class RelationalStore:
                     raise profile_not_found(profile_id)
                 new = change(old)
                 return self._replace(db, account_id, old, new)
-        except self.UNIQUE_VIOLATION:
+        except self.UNIQUE_VIOLATION as error:
             assert new is not None
-            raise self._duplicate(account_id, new) from None
+            raise self._duplicate(account_id, new, error) from None
 
     def import_profile(
         self,
@@ -292,10 +293,10 @@ class RelationalStore:
             except DuplicateProfile:
                 if not creating or attempt == attempts:
                     raise
-            except self.UNIQUE_VIOLATION:
+            except self.UNIQUE_VIOLATION as error:
                 assert new is not None
                 if attempt == attempts:
-                    raise self._duplicate(account_id, new) from None
+                    raise self._duplicate(account_id, new, error) from None
         raise AssertionError("unreachable")
 
     def _resolve(self, db: Connection, account_id: str, identifiers: dict[str, str]) -> Profile | None:
