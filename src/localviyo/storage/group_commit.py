@@ -11,10 +11,11 @@ A write that fails rolls back to its savepoint and leaves the others alone, so e
 as with a transaction of its own, and the requests of a batch run one after the other, each seeing the
 last one's writes, as they would have one transaction at a time.
 
-Nobody is answered before the commit: whoever did work on the loop while a batch was open awaits
-`pending()` first. That includes reads, which may have seen the batch's writes. When the `COMMIT` fails,
-nothing of the batch is stored and each of them is answered with a 500. The batch holds the store's lock
-from `BEGIN` to `COMMIT`, so another thread never sees it half done: it waits for the commit.
+Nobody is answered before the commit: whoever did work on the loop while a batch was open awaits it
+first (the store's `pending_commit()`). That includes reads, which may have seen the batch's writes.
+When the `COMMIT` fails, nothing of the batch is stored and each of them is answered with a 500. The
+batch holds the store's lock from `BEGIN` to `COMMIT`, so another thread never sees it half done: it
+waits for the commit.
 """
 
 from __future__ import annotations
@@ -101,20 +102,20 @@ class _Savepoint:
         group = self._group
         db = group.db
         try:
-            if not db.in_transaction:
-                # SQLite rolled the whole transaction back itself (a full disk, an I/O error): the writes
-                # of the batch before this one are gone too, and this one's with them.
+            if db.in_transaction:
+                try:
+                    if kind is not None:
+                        db.execute("ROLLBACK TO write")
+                    db.execute("RELEASE write")
+                    return
+                except BaseException as error:
+                    lost: BaseException = error
+            else:
+                # SQLite rolled the whole transaction back itself (a full disk, an I/O error, a trigger's
+                # RAISE(ROLLBACK)): the writes of the batch before this one are gone, and this one's too.
                 lost = CommitFailed("SQLite rolled the transaction back")
-                group._abort(lost)
-                if kind is None:
-                    raise lost
-                return
-            if kind is not None:
-                db.execute("ROLLBACK TO write")
-            db.execute("RELEASE write")
-        except BaseException as error:
-            group._abort(error)
+            group._abort(lost)
             if kind is None:
-                raise
+                raise lost
         finally:
             group.lock.release()
