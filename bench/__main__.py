@@ -93,6 +93,13 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         help="turns localviyo and the storage reference take within each measurement's --duration (default 3)",
     )
+    p.add_argument(
+        "--variant",
+        action="append",
+        metavar="FLAGS",
+        help="also run localviyo with these serve flags added, in turns with the others on SQLite, reported as"
+        " variant-1, variant-2, ... (repeatable; e.g. --variant='--group-commit off')",
+    )
     p.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when it is missing")
     return p
 
@@ -117,6 +124,7 @@ def options_from(args: argparse.Namespace) -> Options:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     values["out"] = args.out or ROOT / "bench" / "results" / f"{stamp}{'-smoke' if args.smoke else ''}.json"
     values["install_wrk"] = not args.no_install
+    values["variants"] = tuple(args.variant or ())
     return Options(**values)
 
 

@@ -32,13 +32,22 @@ def with_ratios(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             http = _find(records, server="ref-http", **base)
             if http is not None:
                 record["rps_vs_http"] = _ratio(record["rps"], http["rps"])
-        if record["server"] == "localviyo" and record["store"] == "sqlite":
+        if _is_localviyo(record["server"]) and record["store"] == "sqlite":
             storage = _find(records, server="ref-storage", store="sqlite", size=record["size"], **base)
             if storage is not None:
                 record["rps_vs_storage"] = _ratio(record["rps"], storage["rps"])
                 record["p99_vs_storage"] = _ratio(record["p99_ms"], storage["p99_ms"])
         out.append(record)
     return out
+
+
+def _is_localviyo(server: str) -> bool:
+    return server == "localviyo" or server.startswith("variant-")
+
+
+def _order(server: str) -> tuple[int, str]:
+    """localviyo, its variants, then the references."""
+    return (0 if server == "localviyo" else 1 if server.startswith("variant-") else 2 + SERVERS.index(server), server)
 
 
 def _target(name: str, measured: float | None, limit: str, passed: bool | None, note: str = "") -> dict[str, Any]:
@@ -136,7 +145,7 @@ def tables(result: dict[str, Any]) -> str:
                 r["store"] == "any",
                 r["size"],
                 r["connections"],
-                SERVERS.index(r["server"]),
+                _order(r["server"]),
             )
         )
         lines += ["", f"{benchmark.title}: {benchmark.request}", header, "-" * len(header)]
@@ -148,6 +157,9 @@ def tables(result: dict[str, Any]) -> str:
                 f"  {_cell(r.get('rps_vs_storage'), '8.2f'):>8} {_cell(r.get('p99_vs_storage'), '8.2f'):>8}"
                 f" {_cell(r.get('rps_vs_http'), '8.2f'):>8} {_cell(r.get('other_cores'), '5.2f'):>5}"
             )
+    variants = result.get("options", {}).get("variants") or []
+    if variants:
+        lines += [""] + [f"variant-{n} = localviyo serve … {flags}" for n, flags in enumerate(variants, start=1)]
     if result.get("memory_kb"):
         lines += ["", "Memory of the localviyo server after its runs (VmHWM = peak RSS)"]
         for name, figures in result["memory_kb"].items():

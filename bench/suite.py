@@ -11,6 +11,7 @@ import platform
 import random
 import re
 import resource
+import shlex
 import sqlite3
 import statistics
 import subprocess
@@ -58,6 +59,9 @@ class Options:
     rounds: int = 3  # localviyo and the storage reference alternate this many times per measurement
     out: Path = ROOT / "bench" / "results" / "latest.json"
     install_wrk: bool = True
+    # Other localviyo servers, each launched with these `serve` flags added, taking turns with the rest on
+    # SQLite and reported as variant-1, variant-2, ...: to measure what a setting is worth.
+    variants: tuple[str, ...] = ()
 
 
 @dataclass
@@ -94,7 +98,7 @@ class Run:
                 "server": server,
                 **result.as_dict(),
                 **usage,
-                "src": self.src if server == LOCALVIYO else None,
+                "src": self.src if server == LOCALVIYO or server.startswith("variant-") else None,
                 "rounds_rps": rounds,
             }
         )
@@ -326,13 +330,15 @@ class _Served:
     built: stores.BuiltStore
     localviyo: Server
     reference: Server
+    variants: list[Server]
     paging: tuple[Path, Path] | None = None
 
     def entries(self, benchmark: Benchmark) -> list[tuple[Server, Workload, int]]:
         built, paging = self.built, self.paging
+        servers = [(self.localviyo, LOCALVIYO), *((variant, LOCALVIYO) for variant in self.variants)]
         return [
             (server, _workload(benchmark, built.key, _values(benchmark, built, paging, name), name), built.size)
-            for server, name in ((self.localviyo, LOCALVIYO), (self.reference, REF_STORAGE))
+            for server, name in (*servers, (self.reference, REF_STORAGE))
         ]
 
 
@@ -366,7 +372,16 @@ def sqlite_sizes(run: Run, sizes: list[int], tmp: Path) -> stores.BuiltStore | N
             reference_server = stack.enter_context(
                 launched(REF_STORAGE, reference, tmp / "logs", port=reference_port, env=env)
             )
-            served.append(_Served(built, server, reference_server))
+            variants = []
+            for number, flags in enumerate(run.options.variants, start=1):
+                copy = stores.working_copy(built, tmp / f"variant-{number}-stores")
+                stack.callback(stores.remove_database, copy)
+                variant_port = free_port()
+                argv = localviyo_argv(f"sqlite:///{copy}", variant_port, *shlex.split(flags))
+                variants.append(
+                    stack.enter_context(launched(f"variant-{number}", argv, tmp / "logs", port=variant_port))
+                )
+            served.append(_Served(built, server, reference_server, variants))
         for one in served:
             if PAGING in wanted:
                 if one.built.size <= WALK_LIMIT:

@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 WRK_UNAVAILABLE = 3  # python -m bench's exit status when wrk is missing and cannot be installed
 
 
-def _run(out: Path) -> dict[str, Any]:
+def _run(out: Path, *more: str) -> dict[str, Any]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("LOCALVIYO_")}
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--rounds", "2", "--out", str(out)],
+        [sys.executable, "-m", "bench", "--smoke", "--rounds", "2", "--out", str(out), *more],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -75,3 +75,29 @@ def test_bench_smoke(tmp_path: Path) -> None:
     names = [target["target"] for target in record["targets"]]
     assert any(name.startswith("update req/s >= 80% of storage reference") for name in names)
     assert any(name.startswith("peak RSS") for name in names)
+
+
+def test_a_variant_takes_turns_with_the_others_and_runs_with_its_flags(tmp_path: Path) -> None:
+    """`--variant FLAGS`: another localviyo, launched with those serve flags, measured in the same turns.
+    (A flag `serve` refuses stops the run: the flags do reach the server.)"""
+    argv = [sys.executable, "-m", "bench", "--smoke", "--only", "update", "--out", str(tmp_path / "no.json")]
+    refused = subprocess.run(
+        [*argv, "--variant=--group-commit perhaps"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if refused.returncode == WRK_UNAVAILABLE:
+        pytest.skip(f"wrk cannot be installed: {refused.stderr.strip()}")
+    assert refused.returncode == 1, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "variant-1" in refused.stdout + refused.stderr
+    record = _run(tmp_path / "variant.json", "--only", "update", "--variant=--group-commit off --journal-size 0")
+    assert record["options"]["variants"] == ["--group-commit off --journal-size 0"]
+    runs = [run for run in record["runs"] if run["store"] == "sqlite"]
+    assert {run["server"] for run in runs} == {"localviyo", "variant-1", "ref-storage"}
+    variant = next(run for run in runs if run["server"] == "variant-1")
+    assert variant["non_2xx"] == 0 and variant["socket_errors"] == 0
+    assert len(variant["rounds_rps"]) == 2
+    assert variant["rps_vs_storage"] > 0
+    assert variant["src"] == next(run for run in runs if run["server"] == "localviyo")["src"]
