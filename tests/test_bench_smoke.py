@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WRK_UNAVAILABLE = 3  # python -m bench's exit status when wrk is missing and cannot be installed
 
 
-def _run(out: Path, *more: str) -> dict[str, Any]:
+def _bench(out: Path, *more: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bench --smoke --rounds 2 --out OUT …`; skips the test when wrk cannot be installed."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("LOCALVIYO_")}
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--rounds", "2", "--out", str(out), *more],
@@ -32,6 +33,11 @@ def _run(out: Path, *more: str) -> dict[str, Any]:
     )
     if result.returncode == WRK_UNAVAILABLE:
         pytest.skip(f"wrk cannot be installed: {result.stderr.strip()}")
+    return result
+
+
+def _run(out: Path, *more: str) -> dict[str, Any]:
+    result = _bench(out, *more)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "Targets" in result.stdout
     record: dict[str, Any] = json.loads(out.read_text())
@@ -80,16 +86,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
 def test_a_variant_takes_turns_with_the_others_and_runs_with_its_flags(tmp_path: Path) -> None:
     """`--variant FLAGS`: another localviyo, launched with those serve flags, measured in the same turns.
     (A flag `serve` refuses stops the run: the flags do reach the server.)"""
-    argv = [sys.executable, "-m", "bench", "--smoke", "--only", "update", "--out", str(tmp_path / "no.json")]
-    refused = subprocess.run(
-        [*argv, "--variant=--group-commit perhaps"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if refused.returncode == WRK_UNAVAILABLE:
-        pytest.skip(f"wrk cannot be installed: {refused.stderr.strip()}")
+    refused = _bench(tmp_path / "no.json", "--only", "update", "--variant=--group-commit perhaps")
     assert refused.returncode == 1, refused.stdout[-2000:] + refused.stderr[-2000:]
     assert "variant-1" in refused.stdout + refused.stderr
     record = _run(tmp_path / "variant.json", "--only", "update", "--variant=--group-commit off --journal-size 0")
