@@ -32,7 +32,7 @@ def with_ratios(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             http = _find(records, server="ref-http", **base)
             if http is not None:
                 record["rps_vs_http"] = _ratio(record["rps"], http["rps"])
-        if _is_localviyo(record["server"]) and record["store"] == "sqlite":
+        if is_localviyo(record["server"]) and record["store"] == "sqlite":
             storage = _find(records, server="ref-storage", store="sqlite", size=record["size"], **base)
             if storage is not None:
                 record["rps_vs_storage"] = _ratio(record["rps"], storage["rps"])
@@ -41,7 +41,8 @@ def with_ratios(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _is_localviyo(server: str) -> bool:
+def is_localviyo(server: str) -> bool:
+    """localviyo itself or one of its --variant servers."""
     return server == "localviyo" or server.startswith("variant-")
 
 

@@ -98,7 +98,7 @@ class Run:
                 "server": server,
                 **result.as_dict(),
                 **usage,
-                "src": self.src if server == LOCALVIYO or server.startswith("variant-") else None,
+                "src": self.src if report.is_localviyo(server) else None,
                 "rounds_rps": rounds,
             }
         )

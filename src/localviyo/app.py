@@ -20,6 +20,7 @@ from localviyo import jsonapi
 from localviyo.admin import MAX_BODY_BYTES as ADMIN_MAX_BODY_BYTES
 from localviyo.admin import PREFIX, Admin, seed_changes
 from localviyo.api.auth import authenticate
+from localviyo.api.querystring import field_count
 from localviyo.api.request import MAX_BODY_BYTES, MAX_QUERY_PARAMETERS, TOO_DEEP, Request, Response, read_body
 from localviyo.api.routes import OPERATIONS, Operation, Router
 from localviyo.clock import AdjustableClock, Clock, Ids, ManualClock, frozen_at, utc
@@ -128,7 +129,7 @@ class LocalviyoApp:
                 return await self._run(self.admin.handle, request), request, None
             if "\x00" in request.path:
                 raise NotFound(NO_ROUTE, pointer="/data/")  # no id or route holds a NUL
-            if request.query_string.count("&") >= MAX_QUERY_PARAMETERS:
+            if field_count(request.query_string) > MAX_QUERY_PARAMETERS:
                 request.query  # noqa: B018 — parsing it raises the 400 for too many parameters
             operation = self._route(request)
             if operation is None:

@@ -103,12 +103,16 @@ def _content(raw: bytes) -> Any:
     return text if len(raw) <= MAX_BODY else text + "… (cut)"
 
 
+# An entry as recorded: Entry's fields in order, the last one the duration, rounded only when read.
+_Raw = tuple[int, float, str, str, str, dict[str, str], bytes, int, bytes, str | None, str | None, float]
+
+
 class Journal:
     def __init__(self, size: int = 1000) -> None:
         self.size = size
         # Raw tuples, in Entry's field order: an Entry (a frozen dataclass, slow to build) is made only when
         # someone reads the journal, which tests do far less often than the server records.
-        self._entries: deque[tuple[Any, ...]] = deque(maxlen=max(size, 1))
+        self._entries: deque[_Raw] = deque(maxlen=max(size, 1))
         self._lock = threading.Lock()
         self._next = 1
 
@@ -177,12 +181,7 @@ class Journal:
     def __iter__(self) -> Iterator[Entry]:
         with self._lock:
             raw = list(self._entries)
-        return iter(
-            [
-                Entry(n, time, method, path, query, headers, body, status, response, operation, account, round(ms, 3))
-                for n, time, method, path, query, headers, body, status, response, operation, account, ms in raw
-            ]
-        )
+        return iter([Entry(*fields[:-1], round(fields[-1], 3)) for fields in raw])
 
     def __len__(self) -> int:
         return len(self._entries)
