@@ -303,7 +303,10 @@ def create_app(
         clock = ManualClock(frozen_at(settings.frozen_time)) if settings.frozen_time else AdjustableClock()
     if store is None:
         store = open_store(
-            settings.database_url, external_id_unique=settings.external_id_unique, pool_size=settings.pool_size
+            settings.database_url,
+            external_id_unique=settings.external_id_unique,
+            pool_size=settings.pool_size,
+            synchronous=settings.sqlite_synchronous,
         )
     store.migrate()
     limiter = None

@@ -48,7 +48,12 @@ def _settings(**flags: Any) -> Settings:
 
 
 def _store(settings: Settings) -> Store:
-    store = open_store(settings.database_url, external_id_unique=settings.external_id_unique, pool_size=1)
+    store = open_store(
+        settings.database_url,
+        external_id_unique=settings.external_id_unique,
+        pool_size=1,
+        synchronous=settings.sqlite_synchronous,
+    )
     store.migrate()
     return store
 

@@ -121,6 +121,13 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLite: the writes of one turn of the event loop share one commit; each answer waits for it.",
         parse=_bool,
     ),
+    Setting(
+        "sqlite_synchronous",
+        "normal",
+        "SQLite durability: full (an answer survives a power cut), normal (survives a crash of the server or"
+        " a kill; a power cut may undo the last answers), off (no fsync; a power cut may corrupt the file).",
+        choices=("full", "normal", "off"),
+    ),
     Setting("workers", 1, "Server processes; with more than one, give --redis-url so limits are shared.", parse=int),
     Setting("pool_size", 10, "Connections per process to PostgreSQL.", parse=int),
     Setting("redis_url", None, "Keep rate-limit windows in Redis (redis://host:6379/0), shared by all processes."),
@@ -152,6 +159,7 @@ class Settings:
     seed: str | None = None
     seed_ids: int | None = None
     group_commit: bool = True
+    sqlite_synchronous: str = "normal"
     workers: int = 1
     pool_size: int = 10
     redis_url: str | None = None

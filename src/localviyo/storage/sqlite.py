@@ -83,11 +83,20 @@ class _Transaction(_Locked):
             self._db.execute("ROLLBACK")
 
 
+# `PRAGMA synchronous` in WAL mode, as the `sqlite_synchronous` setting names it. full: every COMMIT waits
+# for the WAL to reach the disk; normal: only checkpoints do, so a power cut may undo the last commits but
+# never corrupts the file; off: nothing does, so a power cut may corrupt it. A crash or kill of the server
+# alone loses nothing in any of them: what was written is in the operating system's hands.
+SYNCHRONOUS = {"off": 0, "normal": 1, "full": 2}
+
+
 class SQLiteStore(RelationalStore):
     dialect: ClassVar[str] = "sqlite"
     UNIQUE_VIOLATION = (sqlite3.IntegrityError,)
 
-    def __init__(self, path: str, *, external_id_unique: bool = True) -> None:
+    def __init__(self, path: str, *, external_id_unique: bool = True, synchronous: str = "normal") -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous={synchronous!r}: expected one of {', '.join(SYNCHRONOUS)}")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.inline = True
@@ -104,7 +113,7 @@ class SQLiteStore(RelationalStore):
         self._group: GroupCommit | None = None
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute(f"PRAGMA synchronous = {SYNCHRONOUS[synchronous]}")
         self._db.execute("PRAGMA foreign_keys = ON")
         # Checkpoints (copying the WAL back into the database) stay SQLite's own: inline, in the COMMIT that
         # takes the WAL past a thousand pages. A thread that checkpointed on the side was tried and measured
@@ -119,6 +128,13 @@ class SQLiteStore(RelationalStore):
 
     def _read(self) -> _Locked:
         return _Locked(self._db, self._lock)
+
+    @property
+    def synchronous(self) -> str:
+        """The durability the connection runs with, as SQLite reports it."""
+        with self._read() as db:
+            level = db.execute("PRAGMA synchronous").fetchone()[0]
+        return {number: name for name, number in SYNCHRONOUS.items()}.get(level, str(level))
 
     def serve_on(self, loop: asyncio.AbstractEventLoop, *, group_commit: bool) -> None:
         """A server runs on `loop`, on this thread, from now on: its key lookups check for changes once
