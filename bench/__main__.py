@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.measure import CheckFailed
+from bench.run import NAMES, Options
 from bench.servers import ROOT, ServerFailed
-from bench.suite import NAMES, CheckFailed, Options, run_suite
+from bench.suite import run_suite
 from bench.wrk import WrkFailed, WrkUnavailable, ensure_wrk
 
 WRK_UNAVAILABLE = 3

@@ -1,0 +1,61 @@
+"""What a run was measured on: the machine, the versions of the tools and packages, the code under test and
+the load average."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+from importlib import metadata
+from typing import Any
+
+from bench import workloads
+from bench.servers import ROOT
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git(*args: str) -> str | None:
+    try:
+        result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def src_version() -> str | None:
+    """The commit of src/ and, when src/ has uncommitted changes, a hash of them: others may change the code
+    while a run goes on, and every server launch records which code it ran."""
+    commit = _git("rev-parse", "--short", "HEAD")
+    if commit is None:
+        return None
+    diff = _git("diff", "HEAD", "--", "src")
+    return f"{commit}+{hashlib.sha256(diff.encode()).hexdigest()[:8]}" if diff else commit
+
+
+def load_average() -> list[float]:
+    """The load averages over 1, 5 and 15 minutes, rounded."""
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def environment(wrk: str) -> dict[str, Any]:
+    wrk_version = subprocess.run([wrk, "--version"], capture_output=True, text=True).stdout.split("\n", 1)[0]
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "sqlite": sqlite3.sqlite_version,
+        "wrk": wrk_version.strip(),
+        "packages": {name: _version(name) for name in ("localviyo", "uvicorn", "uvloop", "httptools", "msgspec")},
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--", "src")),
+        "update_body_bytes": workloads.body_size(),
+    }
