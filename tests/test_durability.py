@@ -1,7 +1,8 @@
 """`--sqlite-synchronous`: how far an answer is on disk, seen as the fsyncs a running server makes.
 
 Each level is checked on a real `localviyo serve` process with strace attached to it: full syncs the WAL
-at every commit; normal only at checkpoints (the first after about a thousand pages of changes); off never.
+at every commit; normal only at checkpoints; off never. With `--sqlite-checkpoints thread` (the default)
+the checkpoints' syncs are made by the checkpoint thread, never by the event loop's.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import select
 import shutil
 import signal
 import subprocess
+import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,10 +50,10 @@ def test_an_unknown_level_is_refused(tmp_path: Path) -> None:
 
 
 class _Syncs:
-    """strace attached to a running server, counting its fsync and fdatasync calls until stopped."""
+    """strace attached to a running server, recording its fsync and fdatasync calls until stopped."""
 
     def __init__(self, pid: int, out: Path) -> None:
-        self.out = out
+        self.pid, self.out = pid, out
         command = ["strace", "-f", "-e", "trace=fsync,fdatasync", "-o", str(out), "-p", str(pid)]
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
         assert self.process.stderr is not None
@@ -61,28 +64,42 @@ class _Syncs:
             self.process.communicate()
             pytest.skip(f"strace could not attach to the server here: {first.strip() or 'no answer in 10 s'}")
 
-    def stop(self) -> int:
+    def stop(self) -> Counter[str]:
+        """The calls made, by thread: "main" (the event loop's, whose pid is the process's) or "other"."""
         self.process.send_signal(signal.SIGINT)
         self.process.communicate(timeout=10)
-        return sum(1 for line in self.out.read_text().splitlines() if "sync(" in line and "resumed" not in line)
+        calls: Counter[str] = Counter()
+        for line in self.out.read_text().splitlines():
+            tid, _, call = line.partition(" ")
+            if "sync(" in call and "resumed" not in call:
+                calls["main" if int(tid) == self.pid else "other"] += 1
+        return calls
 
 
-def _syncs_during(served: Served, out: Path, work: Callable[[], None]) -> int:
+def _syncs_during(served: Served, out: Path, work: Callable[[], None]) -> Counter[str]:
     syncs = _Syncs(served.process.pid, out)
     try:
         work()
     finally:
-        count = syncs.stop()
-    return count
+        calls = syncs.stop()
+    return calls
+
+
+def _wait_for_growth(database: Path, size: int, timeout: float = 30) -> None:
+    """Until pages have been copied back into the database file (by whichever thread checkpoints)."""
+    deadline = time.monotonic() + timeout
+    while database.stat().st_size <= size:
+        assert time.monotonic() < deadline, "no checkpoint copied anything back"
+        time.sleep(0.01)
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed: it counts the server's fsyncs")
+@pytest.mark.parametrize("checkpoints", ["thread", "inline"])
 @pytest.mark.parametrize("level", ["full", "normal", "off"])
-def test_each_level_syncs_what_it_promises(tmp_path: Path, level: str) -> None:
+def test_each_level_syncs_what_it_promises(tmp_path: Path, level: str, checkpoints: str) -> None:
     database = tmp_path / "sync.db"
-    with serving(
-        tmp_path, "--database-url", url_of(database), "--rate-limits", "off", "--sqlite-synchronous", level
-    ) as served:
+    flags = ("--rate-limits", "off", "--sqlite-synchronous", level, "--sqlite-checkpoints", checkpoints)
+    with serving(tmp_path, "--database-url", url_of(database), *flags) as served:
         key = first_run_key(served.stdout)
 
         def single_writes() -> None:
@@ -92,20 +109,23 @@ def test_each_level_syncs_what_it_promises(tmp_path: Path, level: str) -> None:
                 assert response.status_code == 201, response.text
 
         def a_checkpoint() -> None:
-            # About 1,500 pages of new rows in one request: the commit that ends it passes the WAL's
-            # thousand-page mark, so SQLite checkpoints.
-            profiles = [
-                {"email": f"bulk{number}@example.com", "properties": {"note": "x" * 3000}} for number in range(1500)
-            ]
+            # About 1,500 pages of new rows in one request: more rows than the thread lets pile up, more
+            # pages than SQLite's own checkpoint lets the WAL hold.
+            size = database.stat().st_size
+            profiles = [{"email": f"bulk{n}@example.com", "properties": {"note": "x" * 3000}} for n in range(1500)]
             response = httpx.post(f"{served.url}/__localviyo/seed", json=profiles, headers=ADMIN, timeout=60)
             assert response.status_code == 200, response.text
+            _wait_for_growth(database, size)
 
         writes = _syncs_during(served, tmp_path / "writes.strace", single_writes)
         checkpoint = _syncs_during(served, tmp_path / "checkpoint.strace", a_checkpoint)
     if level == "full":
-        assert writes >= WRITES, writes  # every commit waits for its WAL frames
+        assert writes["main"] >= WRITES, writes  # every commit waits for its WAL frames
     elif level == "normal":
-        assert writes == 0, writes  # commits alone never wait for the disk
-        assert checkpoint >= 1, checkpoint  # a checkpoint does
+        assert writes.total() == 0, writes  # commits alone never wait for the disk
+        assert checkpoint.total() >= 2, checkpoint  # a checkpoint does: the WAL, then the database
     else:
-        assert writes == 0 and checkpoint == 0, (writes, checkpoint)
+        assert writes.total() == checkpoint.total() == 0, (writes, checkpoint)
+    if checkpoints == "thread" and level != "off":
+        # The copy and its syncs were the thread's; the event loop's thread waited for none of them.
+        assert checkpoint["main"] == (1 if level == "full" else 0) and checkpoint["other"] >= 2, checkpoint

@@ -79,6 +79,7 @@ class LocalviyoApp:
             self.store.serve_on(asyncio.get_running_loop(), group_commit=self.settings.group_commit)
             while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
+            self.store.stop_serving()
             await send({"type": "lifespan.shutdown.complete"})
             return
         if scope["type"] != "http":
@@ -307,6 +308,7 @@ def create_app(
             external_id_unique=settings.external_id_unique,
             pool_size=settings.pool_size,
             synchronous=settings.sqlite_synchronous,
+            checkpoints=settings.sqlite_checkpoints,
         )
     store.migrate()
     limiter = None

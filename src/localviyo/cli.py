@@ -53,6 +53,7 @@ def _store(settings: Settings) -> Store:
         external_id_unique=settings.external_id_unique,
         pool_size=1,
         synchronous=settings.sqlite_synchronous,
+        checkpoints=settings.sqlite_checkpoints,
     )
     store.migrate()
     return store

@@ -128,6 +128,12 @@ SETTINGS: tuple[Setting, ...] = (
         " a kill; a power cut may undo the last answers), off (no fsync; a power cut may corrupt the file).",
         choices=("full", "normal", "off"),
     ),
+    Setting(
+        "sqlite_checkpoints",
+        "thread",
+        "SQLite: who copies the WAL back into the database file: a thread of the server's own, or SQLite inline.",
+        choices=("thread", "inline"),
+    ),
     Setting("workers", 1, "Server processes; with more than one, give --redis-url so limits are shared.", parse=int),
     Setting("pool_size", 10, "Connections per process to PostgreSQL.", parse=int),
     Setting("redis_url", None, "Keep rate-limit windows in Redis (redis://host:6379/0), shared by all processes."),
@@ -160,6 +166,7 @@ class Settings:
     seed_ids: int | None = None
     group_commit: bool = True
     sqlite_synchronous: str = "normal"
+    sqlite_checkpoints: str = "thread"
     workers: int = 1
     pool_size: int = 10
     redis_url: str | None = None

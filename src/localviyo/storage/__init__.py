@@ -14,13 +14,22 @@ class UnsupportedDatabase(ValueError):
     pass
 
 
-def open_store(url: str, *, external_id_unique: bool = True, pool_size: int = 10, synchronous: str = "normal") -> Store:
+def open_store(
+    url: str,
+    *,
+    external_id_unique: bool = True,
+    pool_size: int = 10,
+    synchronous: str = "normal",
+    checkpoints: str = "thread",
+) -> Store:
     """`synchronous` is SQLite's durability (full, normal, off); PostgreSQL keeps its server's own."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         from localviyo.storage.sqlite import SQLiteStore, sqlite_path
 
-        return SQLiteStore(sqlite_path(url), external_id_unique=external_id_unique, synchronous=synchronous)
+        return SQLiteStore(
+            sqlite_path(url), external_id_unique=external_id_unique, synchronous=synchronous, checkpoints=checkpoints
+        )
     if scheme in ("postgresql", "postgres"):
         try:
             from localviyo.storage.postgres import PostgresStore

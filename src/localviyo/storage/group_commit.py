@@ -24,6 +24,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 
 log = logging.getLogger("localviyo")
 
@@ -33,8 +34,15 @@ class CommitFailed(Exception):
 
 
 class GroupCommit:
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        lock: threading.RLock,
+        loop: asyncio.AbstractEventLoop,
+        committed: Callable[[], None] | None = None,
+    ) -> None:
         self.db, self.lock, self.loop = db, lock, loop
+        self.committed = committed  # told of each batch stored, while the lock is still held
         self.open: asyncio.Future[None] | None = None  # the batch in progress, done when it is committed
 
     def write(self) -> _Savepoint:
@@ -60,7 +68,11 @@ class GroupCommit:
             self._abort(error)
         else:
             self.open = None
-            self.lock.release()
+            try:
+                if self.committed is not None:
+                    self.committed()
+            finally:
+                self.lock.release()
             batch.set_result(None)
 
     def _abort(self, error: BaseException) -> None:

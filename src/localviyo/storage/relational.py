@@ -78,6 +78,9 @@ class RelationalStore:
     def pending_commit(self) -> asyncio.Future[None] | None:
         return None
 
+    def stop_serving(self) -> None:
+        """Nothing was started for the server."""
+
     def migrate(self) -> list[str]:
         applied: list[str] = []
         with self._write() as db:

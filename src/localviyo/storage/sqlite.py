@@ -1,9 +1,10 @@
 """The embedded store: one SQLite file in WAL mode.
 
-All work goes through one connection guarded by a lock. Every transaction is `BEGIN IMMEDIATE`, which
-takes SQLite's write lock before the first read, so two writers — in this process or another one on the
-same file — are serialised and neither can lose the other's change. Statements are short (indexed lookups
-by key), so the server calls the store directly on its event loop.
+All work goes through one connection guarded by a lock; while a server runs, a thread with a connection
+of its own also copies the WAL back into the file (storage/checkpoints.py). Every transaction is `BEGIN
+IMMEDIATE`, which takes SQLite's write lock before the first read, so two writers — in this process or
+another one on the same file — are serialised and neither can lose the other's change. Statements are
+short (indexed lookups by key), so the server calls the store directly on its event loop.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 from localviyo.storage.base import KeyRecord
+from localviyo.storage.checkpoints import WAL_LIMIT, Checkpointer
 from localviyo.storage.group_commit import GroupCommit
 from localviyo.storage.relational import Connection, RelationalStore
 
@@ -54,7 +57,11 @@ class _Transaction(_Locked):
     """`with store._write() as db`: one `BEGIN IMMEDIATE` transaction, committed when the block ends
     normally and rolled back when it raises (or when COMMIT itself fails)."""
 
-    __slots__ = ()
+    __slots__ = ("_committed",)
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock, committed: Callable[[], None]) -> None:
+        super().__init__(db, lock)
+        self._committed = committed
 
     def __enter__(self) -> Connection:
         self._lock.acquire()
@@ -75,6 +82,7 @@ class _Transaction(_Locked):
             except BaseException:
                 self._rollback()
                 raise
+            self._committed()
         finally:
             self._lock.release()
 
@@ -94,9 +102,14 @@ class SQLiteStore(RelationalStore):
     dialect: ClassVar[str] = "sqlite"
     UNIQUE_VIOLATION = (sqlite3.IntegrityError,)
 
-    def __init__(self, path: str, *, external_id_unique: bool = True, synchronous: str = "normal") -> None:
+    def __init__(
+        self, path: str, *, external_id_unique: bool = True, synchronous: str = "normal", checkpoints: str = "thread"
+    ) -> None:
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous={synchronous!r}: expected one of {', '.join(SYNCHRONOUS)}")
+        if checkpoints not in ("thread", "inline"):
+            raise ValueError(f"checkpoints={checkpoints!r}: expected thread or inline")
+        self.checkpoints = checkpoints
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.inline = True
@@ -111,20 +124,27 @@ class SQLiteStore(RelationalStore):
         self._loop_thread: int | None = None
         self._fresh = False  # the key memory was checked in this turn of the loop (see key_by_hash)
         self._group: GroupCommit | None = None
+        self._checkpointer: Checkpointer | None = None  # with checkpoints="thread", while a server runs
+        self._changes_seen = 0  # the connection's total_changes when the checkpointer last heard of it
+        self._synchronous = SYNCHRONOUS[synchronous]
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute(f"PRAGMA synchronous = {SYNCHRONOUS[synchronous]}")
+        self._db.execute(f"PRAGMA synchronous = {self._synchronous}")
         self._db.execute("PRAGMA foreign_keys = ON")
-        # Checkpoints (copying the WAL back into the database) stay SQLite's own: inline, in the COMMIT that
-        # takes the WAL past a thousand pages. A thread that checkpointed on the side was tried and measured
-        # slower (bench/README.md): the WAL never got back to its start, so every COMMIT appended to a
-        # growing file while the other thread synced it, and a COMMIT took 80 µs instead of 20.
 
     def _write(self) -> AbstractContextManager[Connection]:
         group = self._group
         if group is not None and threading.get_ident() == self._loop_thread:
             return group.write()
-        return _Transaction(self._db, self._lock)
+        return _Transaction(self._db, self._lock, self._committed)
+
+    def _committed(self) -> None:
+        """A COMMIT of this connection succeeded (the lock is held)."""
+        checkpointer = self._checkpointer
+        if checkpointer is not None:
+            total = self._db.total_changes
+            checkpointer.committed(total - self._changes_seen)
+            self._changes_seen = total
 
     def _read(self) -> _Locked:
         return _Locked(self._db, self._lock)
@@ -138,11 +158,34 @@ class SQLiteStore(RelationalStore):
 
     def serve_on(self, loop: asyncio.AbstractEventLoop, *, group_commit: bool) -> None:
         """A server runs on `loop`, on this thread, from now on: its key lookups check for changes once
-        per turn of the loop (see key_by_hash), and with `group_commit` its writes share transactions
-        (storage/group_commit.py)."""
+        per turn of the loop (see key_by_hash), with `group_commit` its writes share transactions
+        (storage/group_commit.py), and with checkpoints="thread" a thread makes the checkpoints
+        (storage/checkpoints.py) until `stop_serving`."""
         with self._lock:
             self._loop, self._loop_thread, self._fresh = loop, threading.get_ident(), False
-            self._group = GroupCommit(self._db, self._lock, loop) if group_commit else None
+            self._group = GroupCommit(self._db, self._lock, loop, self._committed) if group_commit else None
+            self._stop_checkpointer()
+            if self.checkpoints == "thread" and self.path != ":memory:":
+                # SQLite's own checkpoint stays, as the one that lets the WAL restart (checkpoints.py).
+                self._db.execute(f"PRAGMA wal_autocheckpoint = {WAL_LIMIT}")
+                self._changes_seen = self._db.total_changes
+                self._checkpointer = Checkpointer(self.path, self._synchronous)
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until the checkpoint thread, if there is one, has made the checkpoints asked of it so far
+        (for tests); False if that took longer than `timeout` seconds."""
+        checkpointer = self._checkpointer
+        return checkpointer is None or checkpointer.settle(timeout)
+
+    def stop_serving(self) -> None:
+        with self._lock:
+            self._stop_checkpointer()
+
+    def _stop_checkpointer(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
+            self._db.execute("PRAGMA wal_autocheckpoint = 1000")  # SQLite's default
 
     def pending_commit(self) -> asyncio.Future[None] | None:
         group = self._group
@@ -199,4 +242,5 @@ class SQLiteStore(RelationalStore):
 
     def close(self) -> None:
         with self._lock:
+            self._stop_checkpointer()
             self._db.close()

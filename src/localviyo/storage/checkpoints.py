@@ -1,0 +1,84 @@
+"""Checkpoints on a thread of the server's own, so that its event loop does not wait for the disk.
+
+In WAL mode a commit appends the pages it changed to the WAL; a checkpoint copies them back into the
+database file and, unless `synchronous` is off, fsyncs both files. SQLite does it inline, in the COMMIT
+that takes the WAL past a thousand pages, so the event loop stops for the copy and the fsyncs. On a large
+store the pages are scattered over the file, and writing each one back costs the disk about as much as
+the update that changed it costs Python (bench/README.md: "Where the time goes at 1,000,000 profiles").
+
+Here a thread with a connection of its own makes them. The store tells it how many rows each commit
+changed; once `ROWS` have piled up it runs a PASSIVE checkpoint, which copies what is committed without
+holding up readers or the writer, and syncs as the store's `synchronous` level says. Durability is the
+same either way: a commit never depended on the checkpoint that follows it.
+
+The WAL starts over from its beginning (and so stops growing) only when a write transaction begins with
+every frame already copied back. Under steady load the thread is a batch behind, so that moment never
+comes by itself: the server's own connection keeps SQLite's automatic checkpoint, at `WAL_LIMIT` pages
+instead of a thousand. When the WAL reaches it, the next COMMIT copies the few frames the thread has not
+copied yet, and the WAL restarts. Under light load the thread catches up between writes, and the WAL
+restarts without that.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+
+log = logging.getLogger("localviyo")
+
+ROWS = 32  # rows changed between two checkpoints of the thread
+WAL_LIMIT = 4000  # pages in the WAL at which a commit of the server's own completes the checkpoint
+
+
+class Checkpointer:
+    def __init__(self, path: str, synchronous: int, *, rows: int = ROWS) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute(f"PRAGMA synchronous = {synchronous}")
+        self._rows = rows
+        self._changed = 0  # rows committed since the last checkpoint was asked for (writers only)
+        self._state = threading.Condition()
+        self._due = self._running = self._closing = False
+        self.checkpoints = 0  # made so far (for tests and the curious)
+        self._thread = threading.Thread(target=self._run, name="localviyo-checkpoints", daemon=True)
+        self._thread.start()
+
+    def committed(self, rows: int) -> None:
+        """A COMMIT changed `rows` rows. Called by writers, which the store serialises."""
+        self._changed += rows
+        if self._changed >= self._rows:
+            self._changed = 0
+            with self._state:
+                self._due = True
+                self._state.notify()
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until no checkpoint is due or running; False if that took longer than `timeout`."""
+        with self._state:
+            return self._state.wait_for(lambda: not (self._due or self._running), timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._state:
+                self._state.wait_for(lambda: self._due or self._closing)
+                if self._closing:
+                    return
+                self._due, self._running = False, True
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self.checkpoints += 1
+            except sqlite3.Error as error:
+                # The frames stay in the WAL, readable as ever; the next checkpoint, or the server's own
+                # at WAL_LIMIT, copies them.
+                log.warning("a checkpoint failed; the next one will try again: %s", error)
+            finally:
+                with self._state:
+                    self._running = False
+                    self._state.notify_all()
+
+    def close(self) -> None:
+        with self._state:
+            self._closing = True
+            self._state.notify_all()
+        self._thread.join()
+        self._db.close()
