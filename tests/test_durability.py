@@ -21,9 +21,10 @@ import pytest
 from processes import Served, cli, first_run_key, serving, url_of
 
 from localviyo import Settings, create_app
+from localviyo.storage.checkpoints import ROWS
 from localviyo.storage.sqlite import SQLiteStore
 
-WRITES = 12
+WRITES = 12  # fewer rows than the checkpoint thread lets pile up: the writes alone start no checkpoint
 ADMIN = {"Content-Type": "application/json"}
 
 
@@ -32,12 +33,14 @@ def test_the_setting_reaches_the_connection(tmp_path: Path, level: str) -> None:
     app = create_app(Settings(database_url=url_of(tmp_path / "s.db"), sqlite_synchronous=level))
     assert isinstance(app.store, SQLiteStore)
     assert app.store.synchronous == level
+    app.store.close()
 
 
 def test_normal_is_the_default(tmp_path: Path) -> None:
     store = create_app(Settings(database_url=url_of(tmp_path / "d.db"))).store
     assert isinstance(store, SQLiteStore)
     assert store.synchronous == "normal"
+    store.close()
 
 
 def test_an_unknown_level_is_refused(tmp_path: Path) -> None:
@@ -97,6 +100,7 @@ def _wait_for_growth(database: Path, size: int, timeout: float = 30) -> None:
 @pytest.mark.parametrize("checkpoints", ["thread", "inline"])
 @pytest.mark.parametrize("level", ["full", "normal", "off"])
 def test_each_level_syncs_what_it_promises(tmp_path: Path, level: str, checkpoints: str) -> None:
+    assert WRITES < ROWS
     database = tmp_path / "sync.db"
     flags = ("--rate-limits", "off", "--sqlite-synchronous", level, "--sqlite-checkpoints", checkpoints)
     with serving(tmp_path, "--database-url", url_of(database), *flags) as served:
