@@ -8,16 +8,15 @@ restarts from its beginning; and the thread is gone when the server stops.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
+import asgi
 import pytest
-from client import REVISION, Api
+from client import Api, Reply
 
 from localviyo import ManualClock, Settings, accounts, create_app
 from localviyo.app import LocalviyoApp
@@ -124,27 +123,9 @@ def test_an_unknown_mode_is_refused(tmp_path: Path) -> None:
         SQLiteStore(str(tmp_path / "x.db"), checkpoints="sometimes")
 
 
-async def _patch(app: LocalviyoApp, key: str, profile_id: str, note: str) -> int:
+async def _note(app: LocalviyoApp, key: str, profile_id: str, note: str) -> Reply:
     document = {"data": {"type": "profile", "id": profile_id, "attributes": {"properties": {"note": note}}}}
-    body = json.dumps(document).encode()
-    headers = [
-        (b"authorization", f"Klaviyo-API-Key {key}".encode()),
-        (b"revision", REVISION.encode()),
-        (b"content-type", b"application/vnd.api+json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    scope = {"type": "http", "method": "PATCH", "path": f"/api/profiles/{profile_id}/", "query_string": b""}
-    statuses: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
-    await app({**scope, "headers": headers}, receive, send)
-    return statuses[0]
+    return await asgi.call(app, key, "PATCH", f"/api/profiles/{profile_id}/", document)
 
 
 def test_under_steady_load_the_wal_restarts_at_its_limit(tmp_path: Path) -> None:
@@ -163,21 +144,14 @@ def test_under_steady_load_the_wal_restarts_at_its_limit(tmp_path: Path) -> None
     ]
     largest = 0
 
-    async def main() -> None:
+    async def scenario() -> None:
         nonlocal largest
-        messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        replies: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
-        await messages.put({"type": "lifespan.startup"})
-        lifespan = asyncio.create_task(app({"type": "lifespan"}, messages.get, replies.put))
-        assert (await replies.get())["type"] == "lifespan.startup.complete"
         for turn in range(160):  # 5,120 updates of about a page each, 32 to a batch
             batch = ids[(turn % 10) * 32 : (turn % 10) * 32 + 32]
-            statuses = await asyncio.gather(*(_patch(app, key, pid, f"{turn}{NOTE}") for pid in batch))
-            assert statuses == [200] * 32
+            replies = await asyncio.gather(*(_note(app, key, pid, f"{turn}{NOTE}") for pid in batch))
+            assert [reply.status for reply in replies] == [200] * 32
             largest = max(largest, _wal_pages(path))
-        await messages.put({"type": "lifespan.shutdown"})
-        await lifespan
 
-    asyncio.run(main())
+    asgi.serving(app, scenario)
     store.close()
     assert largest <= WAL_LIMIT + 1000, largest  # without the restart it would hold every frame: 5,000+

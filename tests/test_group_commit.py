@@ -13,15 +13,16 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import asgi
 import msgspec
 import pytest
-from client import REVISION, Api, Reply
+from asgi import Probe
+from client import Api, Reply
 from conftest import Live
 from expected import assert_error, duplicate, not_found, server_error
 
@@ -33,7 +34,6 @@ from localviyo.core.profile import Profile
 from localviyo.storage.sqlite import SQLiteStore
 
 START = 1_794_830_400.0  # 2026-11-16T12:00:00Z, after every revision the tests send
-Probe = Callable[[int], None]  # called with the status just before an answer leaves the app
 
 
 @dataclass
@@ -51,28 +51,7 @@ class Harness:
         return {row[0]: json.loads(row[1])["first_name"] for row in rows}
 
     async def call(self, method: str, path: str, document: Any = None, probe: Probe | None = None) -> Reply:
-        body = b"" if document is None else json.dumps(document).encode()
-        headers = [
-            (b"host", b"localviyo.test"),
-            (b"authorization", f"Klaviyo-API-Key {self.key}".encode()),
-            (b"revision", REVISION.encode()),
-            (b"content-type", b"application/vnd.api+json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        scope = {"type": "http", "method": method, "path": path, "query_string": b"", "headers": headers}
-        sent: list[MutableMapping[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start" and probe is not None:
-                probe(message["status"])
-            sent.append(message)
-
-        await self.app(scope, receive, send)
-        raw_headers = [(name.decode(), value.decode()) for name, value in sent[0]["headers"]]
-        return Reply(sent[0]["status"], httpx.Headers(raw_headers), sent[1]["body"].decode())
+        return await asgi.call(self.app, self.key, method, path, document, probe)
 
     async def rename(self, profile_id: str, first_name: str, probe: Probe | None = None, **more: Any) -> Reply:
         document = {"data": {"type": "profile", "id": profile_id, "attributes": {"first_name": first_name, **more}}}
@@ -96,20 +75,7 @@ def _harness(tmp_path: Path, *, group_commit: bool = True, names: tuple[str, ...
 
 def _serving(harness: Harness, scenario: Callable[[], Awaitable[Any]]) -> Any:
     """Run `scenario` on an event loop where the app has started (its lifespan turns group commit on)."""
-
-    async def main() -> Any:
-        messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        replies: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
-        await messages.put({"type": "lifespan.startup"})
-        lifespan = asyncio.create_task(harness.app({"type": "lifespan"}, messages.get, replies.put))
-        assert (await replies.get())["type"] == "lifespan.startup.complete"
-        try:
-            return await scenario()
-        finally:
-            await messages.put({"type": "lifespan.shutdown"})
-            await lifespan
-
-    return asyncio.run(main())
+    return asgi.serving(harness.app, scenario)
 
 
 @pytest.fixture

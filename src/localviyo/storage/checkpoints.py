@@ -32,21 +32,19 @@ WAL_LIMIT = 4000  # pages in the WAL at which a commit of the server's own compl
 
 
 class Checkpointer:
-    def __init__(self, path: str, synchronous: int, *, rows: int = ROWS) -> None:
+    def __init__(self, path: str, synchronous: int) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
-        self._rows = rows
         self._changed = 0  # rows committed since the last checkpoint was asked for (writers only)
         self._state = threading.Condition()
         self._due = self._running = self._closing = False
-        self.checkpoints = 0  # made so far (for tests and the curious)
         self._thread = threading.Thread(target=self._run, name="localviyo-checkpoints", daemon=True)
         self._thread.start()
 
     def committed(self, rows: int) -> None:
         """A COMMIT changed `rows` rows. Called by writers, which the store serialises."""
         self._changed += rows
-        if self._changed >= self._rows:
+        if self._changed >= ROWS:
             self._changed = 0
             with self._state:
                 self._due = True
@@ -66,7 +64,6 @@ class Checkpointer:
                 self._due, self._running = False, True
             try:
                 self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                self.checkpoints += 1
             except sqlite3.Error as error:
                 # The frames stay in the WAL, readable as ever; the next checkpoint, or the server's own
                 # at WAL_LIMIT, copies them.
