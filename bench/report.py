@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import pages
 from bench.workloads import BENCHMARKS
 
 SERVERS = ("localviyo", "ref-storage", "ref-http")
@@ -186,6 +187,8 @@ def tables(result: dict[str, Any]) -> str:
             )
         else:
             lines.append(f"Reset: not measured ({reset.get('note')})")
+    if result.get("pages"):
+        lines += pages.table(result["pages"])
     lines += ["", "Targets"]
     for target in result["targets"]:
         verdict = {True: "PASS", False: "FAIL", None: "n/a "}[target["passed"]]

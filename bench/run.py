@@ -13,7 +13,7 @@ from bench.workloads import Benchmark
 from bench.wrk import WrkResult
 
 LOCALVIYO, REF_STORAGE, REF_HTTP = "localviyo", "ref-storage", "ref-http"
-NAMES = ("update", "get", "filter", "paging", "postgres", "startup")
+NAMES = ("update", "get", "filter", "paging", "postgres", "startup", "pages")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,7 @@ class Run:
     startup: dict[str, Any] | None = None
     fixture: dict[str, Any] | None = None  # the pytest fixture's first-test setup
     reset: dict[str, Any] | None = None
+    pages: list[dict[str, Any]] = field(default_factory=list)  # bench/pages.py, a row per store size
     stores: dict[str, float] = field(default_factory=dict)  # build seconds (0: from the cache)
     skipped: list[str] = field(default_factory=list)
     log: Callable[[str], object] = print

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import shlex
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,7 @@ class _Served:
     localviyo: Server
     reference: Server
     variants: list[Server]
+    databases: list[Path]  # every server's copy of the store
     paging: tuple[Path, Path] | None = None
 
     def entries(self, benchmark: Benchmark) -> list[tuple[Server, Workload, int]]:
@@ -144,16 +146,18 @@ def sqlite_sizes(run: Run, sizes: list[int], tmp: Path) -> stores.BuiltStore | N
             reference_server = stack.enter_context(
                 launched(REF_STORAGE, reference, tmp / "logs", port=reference_port, env=env)
             )
+            databases = [database, reference_database]
             variants = []
             for number, flags in enumerate(run.options.variants, start=1):
                 copy = stores.working_copy(built, tmp / f"variant-{number}-stores")
                 stack.callback(stores.remove_database, copy)
+                databases.append(copy)
                 variant_port = free_port()
                 argv = localviyo_argv(f"sqlite:///{copy}", variant_port, *shlex.split(flags))
                 variants.append(
                     stack.enter_context(launched(f"variant-{number}", argv, tmp / "logs", port=variant_port))
                 )
-            served.append(_Served(built, server, reference_server, variants))
+            served.append(_Served(built, server, reference_server, variants, databases))
         for one in served:
             if PAGING in wanted:
                 if one.built.size <= WALK_LIMIT:
@@ -161,11 +165,20 @@ def sqlite_sizes(run: Run, sizes: list[int], tmp: Path) -> stores.BuiltStore | N
                 else:
                     one.paging = make_cursors(one.localviyo, one.built, tmp)
         for benchmark in wanted:
+            _warm(run, served)
             entries = [entry for one in served for entry in one.entries(benchmark)]
             paired(run, entries, benchmark, "sqlite", tmp)
         for one in served:
             run.memory[f"sqlite-{one.built.size}"] = one.localviyo.memory_kb()
     return built_stores[0]
+
+
+def _warm(run: Run, served: list[_Served]) -> None:
+    """Every server's store back in the OS cache before a benchmark (stores.warm says why): all servers start
+    alike, as a server in steady use would, whatever ran before."""
+    started = time.perf_counter()
+    total = sum(stores.warm(database) for one in served for database in one.databases)
+    run.log(f"  stores read into the OS cache: {total / 1e6:,.0f} MB in {time.perf_counter() - started:.1f} s")
 
 
 def _two_ports() -> tuple[int, int]:

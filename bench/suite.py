@@ -13,6 +13,7 @@ from typing import Any
 
 from bench import report, stores
 from bench.environment import environment, load_average
+from bench.pages import pages
 from bench.run import Options, Run
 from bench.single import http_reference, postgres
 from bench.sqlite_series import sqlite_sizes
@@ -45,6 +46,8 @@ def run_suite(options: Options, wrk: str, log: Callable[[str], object] = print) 
             postgres(run, tmp)
         if "startup" in options.only:
             startup(run, tmp)
+        if "pages" in options.only:
+            pages(run, tmp)
     load_after = load_average()
     result: dict[str, Any] = {
         "started": started.isoformat(timespec="seconds"),
@@ -59,6 +62,7 @@ def run_suite(options: Options, wrk: str, log: Callable[[str], object] = print) 
         "startup": run.startup,
         "fixture_startup": run.fixture,
         "reset": run.reset,
+        "pages": run.pages,
         "skipped": run.skipped,
     }
     result["targets"] = report.targets(result, options.sizes, options.connections)

@@ -78,6 +78,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
 
     assert record["startup"]["median_s"] > 0
     assert record["memory_kb"]["sqlite-500"]["VmHWM"] > 0
+    (page_costs,) = record["pages"]  # a row per store size, of which smoke mode has one
+    assert page_costs["profiles"] == 500 and page_costs["pwrite_us"] > 0 and page_costs["fdatasync_us"] > 0
     names = [target["target"] for target in record["targets"]]
     assert any(name.startswith("update req/s >= 80% of storage reference") for name in names)
     assert any(name.startswith("peak RSS") for name in names)
