@@ -32,9 +32,10 @@ def _git(*args: str) -> str | None:
 
 
 def src_version() -> str | None:
-    """The commit of src/ and, when src/ has uncommitted changes, a hash of them: others may change the code
-    while a run goes on, and every server launch records which code it ran."""
-    commit = _git("rev-parse", "--short", "HEAD")
+    """The last commit that changed src/ and, when src/ has uncommitted changes, a hash of them: others may
+    change the code while a run goes on, and every server launch records which code it ran (a commit of
+    bench/ or docs alone does not count as a change)."""
+    commit = _git("log", "-1", "--format=%h", "--", "src")
     if commit is None:
         return None
     diff = _git("diff", "HEAD", "--", "src")

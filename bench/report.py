@@ -199,7 +199,9 @@ def tables(result: dict[str, Any]) -> str:
         lines.append(f"  skipped: {reason}")
     versions = sorted({record["src"] for record in records if record.get("src")})
     if versions:
-        lines.append(f"localviyo code measured: {', '.join(versions)} (commit[+hash of uncommitted src changes])")
+        lines.append(
+            f"localviyo code measured: {', '.join(versions)} (last commit of src[+hash of uncommitted src changes])"
+        )
     load = result["load_average"]
     lines += ["", "other = cores used by other work on the machine during the measurement (not the server, not wrk)"]
     lines += [f"load average before {load['before']}, after {load['after']}"]
