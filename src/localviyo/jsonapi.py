@@ -194,23 +194,52 @@ def encode_profile_resource(
     *,
     base_url: str,
     revision: Revision,
-    attributes: dict[str, Any],
+    attributes: dict[str, Any] | bytes,
     relationship_data: bool,
 ) -> bytes:
-    """`encode(profile_resource(...))`, byte for byte, at a fraction of the cost."""
+    """`encode(profile_resource(...))`, byte for byte, at a fraction of the cost; `attributes` may come
+    encoded already (encode_attributes)."""
     template = _resource_template(base_url, revision, relationship_data)
     if template is None:
         document = profile_resource(
             profile_id,
             base_url=base_url,
             revision=revision,
-            attributes=attributes,
+            attributes=msgspec.json.decode(attributes) if isinstance(attributes, bytes) else attributes,
             relationship_data=relationship_data,
         )
         return encode(document)
     head, tail = template
     escaped = encode(profile_id)[1:-1]
-    return escaped.join(head) + encode(attributes) + escaped.join(tail)
+    encoded = attributes if isinstance(attributes, bytes) else encode(attributes)
+    return escaped.join(head) + encoded + escaped.join(tail)
+
+
+# The attributes of a profile with neither a sparse fieldset nor additional fields, which is nearly every
+# profile rendered, encoded from structs of the response's shape: the same bytes as `profile_attributes`
+# encoded (tests/test_jsonapi.py holds them equal), in half the time, which a page of 100 profiles feels.
+_Location = msgspec.defstruct("_Location", [(key, Any, None) for key in LOCATION_KEYS])
+_TAIL = ("created", "updated", "last_event_date", "location", "properties")
+_Attributes = {
+    True: msgspec.defstruct("_Attributes", [*_RESPONSE_ATTRIBUTES, "locale", *_RESPONSE_ATTRIBUTES_AFTER, *_TAIL]),
+    False: msgspec.defstruct("_Attributes", [*_RESPONSE_ATTRIBUTES, *_RESPONSE_ATTRIBUTES_AFTER, *_TAIL]),
+}
+
+
+def _location(location: dict[str, Any]) -> Any:
+    try:
+        return _Location(**location)
+    except TypeError:  # a key outside Klaviyo's location (none is stored so; kept safe all the same)
+        return {key: location.get(key) for key in LOCATION_KEYS}
+
+
+def encode_attributes(profile: Profile, revision: Revision) -> bytes:
+    """`encode(profile_attributes(profile, revision))`, byte for byte."""
+    p = profile
+    head = (p.email, p.phone_number, p.external_id, p.first_name, p.last_name, p.organization)
+    middle = (p.locale, p.title, p.image) if revision.has_locale else (p.title, p.image)
+    tail = (timestamp(p.created), timestamp(p.updated), timestamp(p.last_event_date), _location(p.location))
+    return encode(_Attributes[revision.has_locale](*head, *middle, *tail, p.properties))
 
 
 def error_object(error: APIError, new_id: Callable[[], str]) -> dict[str, Any]:

@@ -26,18 +26,24 @@ def _render(
     include: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> Response:
-    attributes = jsonapi.profile_attributes(profile, request.revision, additional or ())
-    if fields is not None:
-        attributes = jsonapi.select_fields(attributes, fields)
     resource = jsonapi.encode_profile_resource(
         profile.id,
         base_url=request.base_url,
         revision=request.revision,
-        attributes=attributes,
+        attributes=_attributes(request, profile, additional, fields),
         relationship_data=include or request.revision.relationship_data,
     )
     rest = b"," + jsonapi.encode(extra)[1:] if extra else b"}"
     return Response(status, b'{"data":' + resource + rest)
+
+
+def _attributes(
+    request: Request, profile: Profile, additional: list[str] | None, fields: list[str] | None
+) -> dict[str, Any] | bytes:
+    if fields is None and not additional:
+        return jsonapi.encode_attributes(profile, request.revision)
+    attributes = jsonapi.profile_attributes(profile, request.revision, additional or ())
+    return attributes if fields is None else jsonapi.select_fields(attributes, fields)
 
 
 def _write_options(request: Request) -> list[str]:
@@ -89,20 +95,16 @@ def get_profiles(request: Request, service: ProfileService) -> Response:
         start=cursor.position if cursor else None,
         backwards=bool(cursor and cursor.backwards),
     )
-    data = []
-    for profile in page.profiles:
-        attributes = jsonapi.profile_attributes(profile, request.revision, additional)
-        if fields is not None:
-            attributes = jsonapi.select_fields(attributes, fields)
-        data.append(
-            jsonapi.encode_profile_resource(
-                profile.id,
-                base_url=request.base_url,
-                revision=request.revision,
-                attributes=attributes,
-                relationship_data=False,
-            )
+    data = [
+        jsonapi.encode_profile_resource(
+            profile.id,
+            base_url=request.base_url,
+            revision=request.revision,
+            attributes=_attributes(request, profile, additional, fields),
+            relationship_data=False,
         )
+        for profile in page.profiles
+    ]
     links = paging.links(request, sort, page.next, page.prev)
     return Response(200, b'{"data":[' + b",".join(data) + b'],"links":' + jsonapi.encode(links) + b"}")
 
