@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # bench.run imports the report, which prints this module's ta
 PAGE = 4096  # SQLite's page size
 CHECKPOINT = 32  # pages a batch: about what localviyo's checkpoint thread copies at a time
 BATCHES = 64  # batches a turn (4 in smoke mode)
+SPARE = 256 << 20  # bytes the disk must keep free beside the scratch file
 _FIELDS = ("pwrite_us", "pwrite_cpu_us", "fdatasync_us", "fdatasync_cpu_us", "pread_cpu_us")
 
 
@@ -97,8 +99,15 @@ def pages(run: Run, tmp: Path) -> None:
     per_profile = smallest.path.stat().st_size / smallest.size
     regions = {size: int(per_profile * size) for size in sorted(run.options.sizes)}
     batches = 4 if run.options.smoke else BATCHES
+    needed, free = max(regions.values()) + SPARE, shutil.disk_usage(tmp).free
+    if free < needed:  # the last benchmark of a run: a full disk must not cost the run its record
+        run.skipped.append(f"pages: the scratch file needs {needed / 1e6:,.0f} MB, {free / 1e6:,.0f} MB are free")
+        return
     run.log(f"page costs: regions of {', '.join(f'{b / 1e6:,.0f} MB' for b in regions.values())}, {batches} batches")
-    run.pages = page_costs(regions, tmp, rounds=run.options.rounds, batches=batches)
+    try:
+        run.pages = page_costs(regions, tmp, rounds=run.options.rounds, batches=batches)
+    except OSError as error:
+        run.skipped.append(f"pages: {error}")
 
 
 def table(rows: list[dict[str, Any]]) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import pages
+from bench.run import Options, Run
 
 
 def test_every_region_is_measured_and_the_scratch_file_removed(tmp_path: Path) -> None:
@@ -34,3 +35,12 @@ def test_the_table_compares_the_largest_store_with_the_smallest() -> None:
     lines = pages.table([small, large])
     assert any(line.split()[:2] == ["1,000,000", "1,400"] and line.split()[6] == "54.0" for line in lines), lines
     assert lines[-1] == "write-back CPU a page, 1,000,000 profiles: 3.00x that at 10,000"
+
+
+def test_without_room_for_the_scratch_file_the_run_goes_on_and_says_why(tmp_path: Path) -> None:
+    run = Run(Options(sizes=(500, 10**12), rounds=1), wrk="wrk", log=lambda line: None)
+    pages.pages(run, tmp_path)  # a region for 10¹² profiles: no disk here holds it
+    assert run.pages == []
+    (reason,) = run.skipped
+    assert reason.startswith("pages: the scratch file needs ") and reason.endswith(" MB are free"), reason
+    assert list(tmp_path.iterdir()) == []
