@@ -54,12 +54,17 @@ def test_a_base_url_holding_the_stand_ins_changes_nothing() -> None:
             profile.id, base_url=base_url, revision=REVISIONS[1], attributes=attributes, relationship_data=True
         )
     )
-    assert (
-        jsonapi.encode_profile_resource(
-            profile.id, base_url=base_url, revision=REVISIONS[1], attributes=attributes, relationship_data=True
+    for given_attributes in (attributes, jsonapi.encode_attributes(profile, REVISIONS[1])):
+        assert (
+            jsonapi.encode_profile_resource(
+                profile.id,
+                base_url=base_url,
+                revision=REVISIONS[1],
+                attributes=given_attributes,
+                relationship_data=True,
+            )
+            == whole
         )
-        == whole
-    )
 
 
 _TEXT = st.none() | st.text(max_size=12)

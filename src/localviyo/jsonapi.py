@@ -217,7 +217,7 @@ def encode_profile_resource(
 
 # The attributes of a profile with neither a sparse fieldset nor additional fields, which is nearly every
 # profile rendered, encoded from structs of the response's shape: the same bytes as `profile_attributes`
-# encoded (tests/test_jsonapi.py holds them equal), in half the time, which a page of 100 profiles feels.
+# encoded (tests/test_jsonapi.py holds them equal), in about half the time.
 _Location = msgspec.defstruct("_Location", [(key, Any, None) for key in LOCATION_KEYS])
 _TAIL = ("created", "updated", "last_event_date", "location", "properties")
 _Attributes = {
