@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.checkouts import CheckoutFailed, Variant
 from bench.measure import CheckFailed
 from bench.run import NAMES, Options
 from bench.servers import ROOT, ServerFailed
@@ -100,7 +101,8 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         metavar="FLAGS",
         help="also run localviyo with these serve flags added, in turns with the others on SQLite, reported as"
-        " variant-1, variant-2, ... (repeatable; e.g. --variant='--group-commit off')",
+        " variant-1, variant-2, ... (repeatable; e.g. --variant='--group-commit off'); a first word @REV runs"
+        " the code of that commit, branch or tag instead, from a git worktree (--variant=@main)",
     )
     p.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when it is missing")
     return p
@@ -127,6 +129,11 @@ def options_from(args: argparse.Namespace) -> Options:
     values["out"] = args.out or ROOT / "bench" / "results" / f"{stamp}{'-smoke' if args.smoke else ''}.json"
     values["install_wrk"] = not args.no_install
     values["variants"] = tuple(args.variant or ())
+    for text in values["variants"]:
+        try:
+            Variant.parse(text)
+        except ValueError as error:
+            raise SystemExit(f"python -m bench: {error}") from None
     return Options(**values)
 
 
@@ -147,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         return WRK_UNAVAILABLE
     try:
         result = run_suite(options, wrk, log=lambda line: print(line, flush=True))
-    except (CheckFailed, ServerFailed, WrkFailed) as error:
+    except (CheckFailed, CheckoutFailed, ServerFailed, WrkFailed) as error:
         print(f"python -m bench: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as error:

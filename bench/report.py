@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import pages
+from bench.checkouts import Variant
 from bench.workloads import BENCHMARKS
 
 SERVERS = ("localviyo", "ref-storage", "ref-http")
@@ -130,6 +131,12 @@ def _cell(value: float | None, form: str) -> str:
     return "—" if value is None else format(value, form)
 
 
+def _variant(text: str) -> str:
+    variant = Variant.parse(text)
+    code = "localviyo" if variant.rev is None else f"localviyo at {variant.rev}"
+    return f"{code} serve … {' '.join(variant.flags)}".rstrip()
+
+
 def tables(result: dict[str, Any]) -> str:
     records: list[dict[str, Any]] = result["runs"]
     lines: list[str] = []
@@ -161,7 +168,7 @@ def tables(result: dict[str, Any]) -> str:
             )
     variants = result.get("options", {}).get("variants") or []
     if variants:
-        lines += [""] + [f"variant-{n} = localviyo serve … {flags}" for n, flags in enumerate(variants, start=1)]
+        lines += [""] + [f"variant-{n} = {_variant(text)}" for n, text in enumerate(variants, start=1)]
     if result.get("memory_kb"):
         lines += ["", "Memory of the localviyo server after its runs (VmHWM = peak RSS)"]
         for name, figures in result["memory_kb"].items():
@@ -197,10 +204,14 @@ def tables(result: dict[str, Any]) -> str:
         lines.append(f"  {verdict}  {target['target']}: {_cell(measured, '.3g')} (want {target['limit']}){note}")
     for reason in result.get("skipped", []):
         lines.append(f"  skipped: {reason}")
-    versions = sorted({record["src"] for record in records if record.get("src")})
-    if versions:
+    servers_of: dict[str, set[str]] = {}
+    for record in records:
+        if record.get("src"):
+            servers_of.setdefault(record["src"], set()).add(record["server"])
+    if servers_of:
+        versions = [f"{src} ({', '.join(sorted(servers_of[src]))})" for src in sorted(servers_of)]
         lines.append(
-            f"localviyo code measured: {', '.join(versions)} (last commit of src[+hash of uncommitted src changes])"
+            f"localviyo code measured: {'; '.join(versions)} (last commit of src[+hash of uncommitted src changes])"
         )
     load = result["load_average"]
     lines += ["", "other = cores used by other work on the machine during the measurement (not the server, not wrk)"]

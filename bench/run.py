@@ -56,6 +56,7 @@ class Run:
     skipped: list[str] = field(default_factory=list)
     log: Callable[[str], object] = print
     src: str | None = None  # src_version() when the current server was launched
+    variant_src: dict[str, str] = field(default_factory=dict)  # a variant at another commit: that code's src
 
     def record(
         self,
@@ -75,7 +76,7 @@ class Run:
                 "server": server,
                 **result.as_dict(),
                 **usage,
-                "src": self.src if report.is_localviyo(server) else None,
+                "src": self.variant_src.get(server, self.src) if report.is_localviyo(server) else None,
                 "rounds_rps": rounds,
             }
         )

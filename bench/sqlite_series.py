@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import random
-import shlex
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import stores, workloads
+from bench.checkouts import Variant, checkout, src_at
 from bench.environment import src_version
 from bench.measure import CheckFailed, paired, request
 from bench.run import LOCALVIYO, REF_STORAGE, Options, Run
@@ -130,7 +130,14 @@ def sqlite_sizes(run: Run, sizes: list[int], tmp: Path) -> stores.BuiltStore | N
     run.src = src_version()
     run.log(f"localviyo and the storage-path reference on SQLite, {', '.join(f'{s:,}' for s in sizes)} profiles,")
     run.log(f"  all in turns (src {run.src})")
+    variants = [Variant.parse(text) for text in run.options.variants]
     with ExitStack() as stack:
+        code: dict[int, dict[str, str]] = {}  # the environment of a variant that runs another commit's code
+        for number, variant in enumerate(variants, start=1):
+            if variant.rev is not None:
+                code[number] = stack.enter_context(checkout(variant.rev, tmp / "checkouts"))
+                run.variant_src[f"variant-{number}"] = src_at(variant.rev)
+                run.log(f"  variant-{number}: the code of {variant.rev} (src {run.variant_src[f'variant-{number}']})")
         served: list[_Served] = []
         for built in built_stores:
             database = stores.working_copy(built, tmp / "stores")
@@ -147,17 +154,16 @@ def sqlite_sizes(run: Run, sizes: list[int], tmp: Path) -> stores.BuiltStore | N
                 launched(REF_STORAGE, reference, tmp / "logs", port=reference_port, env=env)
             )
             databases = [database, reference_database]
-            variants = []
-            for number, flags in enumerate(run.options.variants, start=1):
+            variant_servers = []
+            for number, variant in enumerate(variants, start=1):
                 copy = stores.working_copy(built, tmp / f"variant-{number}-stores")
                 stack.callback(stores.remove_database, copy)
                 databases.append(copy)
                 variant_port = free_port()
-                argv = localviyo_argv(f"sqlite:///{copy}", variant_port, *shlex.split(flags))
-                variants.append(
-                    stack.enter_context(launched(f"variant-{number}", argv, tmp / "logs", port=variant_port))
-                )
-            served.append(_Served(built, server, reference_server, variants, databases))
+                argv = localviyo_argv(f"sqlite:///{copy}", variant_port, *variant.flags)
+                launch = launched(f"variant-{number}", argv, tmp / "logs", port=variant_port, env=code.get(number))
+                variant_servers.append(stack.enter_context(launch))
+            served.append(_Served(built, server, reference_server, variant_servers, databases))
         for one in served:
             if PAGING in wanted:
                 if one.built.size <= WALK_LIMIT:

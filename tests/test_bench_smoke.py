@@ -100,3 +100,30 @@ def test_a_variant_takes_turns_with_the_others_and_runs_with_its_flags(tmp_path:
     assert len(variant["rounds_rps"]) == 2
     assert variant["rps_vs_storage"] > 0
     assert variant["src"] == next(run for run in runs if run["server"] == "localviyo")["src"]
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _worktrees() -> list[str]:
+    return [line for line in _git("worktree", "list", "--porcelain").splitlines() if line.startswith("worktree ")]
+
+
+def test_a_variant_at_a_commit_runs_that_commits_code_from_a_worktree_it_removes(tmp_path: Path) -> None:
+    """`--variant='@REV FLAGS'`: localviyo as it is at REV, in the same turns, recorded with REV's src."""
+    before = _worktrees()
+    record = _run(tmp_path / "rev.json", "--only", "update", "--variant=@HEAD --journal-size 0")
+    runs = {run["server"]: run for run in record["runs"] if run["store"] == "sqlite"}
+    assert set(runs) == {"localviyo", "variant-1", "ref-storage"}
+    assert runs["variant-1"]["non_2xx"] == 0 and runs["variant-1"]["socket_errors"] == 0
+    assert runs["variant-1"]["src"] == _git("log", "-1", "--format=%h", "HEAD", "--", "src")
+    assert not any(reason.startswith("warning: src changed") for reason in record["skipped"])
+    assert _worktrees() == before
+
+
+def test_a_variant_at_a_commit_that_does_not_exist_stops_the_run_and_says_why(tmp_path: Path) -> None:
+    result = _bench(tmp_path / "none.json", "--only", "update", "--variant=@no-such-branch-here")
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "no-such-branch-here" in result.stderr
+    assert not (tmp_path / "none.json").exists()

@@ -1,0 +1,85 @@
+"""A variant at another commit: `--variant='@REV FLAGS'` runs localviyo's code as it is at REV (a commit,
+branch or tag), from a `git worktree` of its own, in the same turns as today's code.
+
+That is how a design change is measured: commit it on a branch, then run `python -m bench --variant=@branch`
+from the commit to compare it with (or the other way round). The server of the variant is this Python, with
+`PYTHONPATH` set to the worktree's `src`, which comes before an editable install of this checkout; the suite
+checks that the variant really imports its code from there before measuring anything. Its store is a copy
+of the one this checkout builds: a REV with migrations of its own applies them when it starts.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.servers import ROOT, environment
+
+
+class CheckoutFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """`--variant` parsed: the commit whose code it runs (None: this checkout's) and its serve flags."""
+
+    rev: str | None
+    flags: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        words = shlex.split(text)
+        if words and words[0].startswith("@"):
+            rev = words[0][1:]
+            if not rev:
+                raise ValueError(f"--variant={text!r}: '@' must be followed by a commit, branch or tag")
+            return cls(rev, tuple(words[1:]))
+        return cls(None, tuple(words))
+
+
+def _git(*args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise CheckoutFailed(f"git {' '.join(args)}: {(result.stderr or result.stdout).strip()}")
+    return result.stdout.strip()
+
+
+def src_at(rev: str) -> str:
+    """The last commit at or before `rev` that changed src/: what a run records as the code it measured."""
+    return _git("log", "-1", "--format=%h", rev, "--", "src")
+
+
+@contextmanager
+def checkout(rev: str, directory: Path) -> Iterator[dict[str, str]]:
+    """The code at `rev` in a worktree under `directory` while the block runs; yields the environment a server
+    needs to run it. The worktree is removed afterwards."""
+    commit = _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    tree = directory / f"checkout-{commit[:12]}"
+    _git("worktree", "add", "--detach", str(tree), commit)
+    try:
+        env = {"PYTHONPATH": str(tree / "src")}
+        check_imports_from(tree / "src", env)
+        yield env
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True)
+
+
+def check_imports_from(src: Path, env: dict[str, str]) -> None:
+    """Raise unless a server started with `env` imports localviyo from `src`."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import localviyo; print(localviyo.__file__)"],
+        env=environment(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    found = Path(probe.stdout.strip()).resolve()
+    if probe.returncode != 0 or not found.is_relative_to(src.resolve()):
+        raise CheckoutFailed(f"the variant would not run the code of {src}: it imports {found or probe.stderr}")
