@@ -56,11 +56,10 @@ def src_at(rev: str) -> str:
 
 
 @contextmanager
-def checkout(rev: str, directory: Path) -> Iterator[dict[str, str]]:
-    """The code at `rev` in a worktree under `directory` while the block runs; yields the environment a server
-    needs to run it. The worktree is removed afterwards."""
+def checkout(rev: str, tree: Path) -> Iterator[dict[str, str]]:
+    """The code at `rev` in a worktree at `tree` (a path that does not exist yet) while the block runs; yields
+    the environment a server needs to run it. The worktree is removed afterwards."""
     commit = _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-    tree = directory / f"checkout-{commit[:12]}"
     _git("worktree", "add", "--detach", str(tree), commit)
     try:
         env = {"PYTHONPATH": str(tree / "src")}

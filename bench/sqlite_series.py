@@ -135,7 +135,7 @@ def sqlite_sizes(run: Run, sizes: list[int], tmp: Path) -> stores.BuiltStore | N
         code: dict[int, dict[str, str]] = {}  # the environment of a variant that runs another commit's code
         for number, variant in enumerate(variants, start=1):
             if variant.rev is not None:
-                code[number] = stack.enter_context(checkout(variant.rev, tmp / "checkouts"))
+                code[number] = stack.enter_context(checkout(variant.rev, tmp / f"variant-{number}-code"))
                 run.variant_src[f"variant-{number}"] = src_at(variant.rev)
                 run.log(f"  variant-{number}: the code of {variant.rev} (src {run.variant_src[f'variant-{number}']})")
         served: list[_Served] = []

@@ -113,11 +113,13 @@ def _worktrees() -> list[str]:
 def test_a_variant_at_a_commit_runs_that_commits_code_from_a_worktree_it_removes(tmp_path: Path) -> None:
     """`--variant='@REV FLAGS'`: localviyo as it is at REV, in the same turns, recorded with REV's src."""
     before = _worktrees()
-    record = _run(tmp_path / "rev.json", "--only", "update", "--variant=@HEAD --journal-size 0")
+    variants = ("--variant=@HEAD --journal-size 0", "--variant=@HEAD")  # the same commit twice: two worktrees
+    record = _run(tmp_path / "rev.json", "--only", "update", *variants)
     runs = {run["server"]: run for run in record["runs"] if run["store"] == "sqlite"}
-    assert set(runs) == {"localviyo", "variant-1", "ref-storage"}
-    assert runs["variant-1"]["non_2xx"] == 0 and runs["variant-1"]["socket_errors"] == 0
-    assert runs["variant-1"]["src"] == _git("log", "-1", "--format=%h", "HEAD", "--", "src")
+    assert set(runs) == {"localviyo", "variant-1", "variant-2", "ref-storage"}
+    for name in ("variant-1", "variant-2"):
+        assert runs[name]["non_2xx"] == 0 and runs[name]["socket_errors"] == 0
+        assert runs[name]["src"] == _git("log", "-1", "--format=%h", "HEAD", "--", "src")
     assert not any(reason.startswith("warning: src changed") for reason in record["skipped"])
     assert _worktrees() == before
 
