@@ -15,10 +15,8 @@ The WAL starts over from its beginning (and so stops growing) only when a write 
 every frame already copied back. Under steady load the thread is a batch behind, so that moment never
 comes by itself: the server's own connection keeps SQLite's automatic checkpoint, at `WAL_LIMIT` pages
 instead of a thousand. When the WAL reaches it, the next COMMIT copies the few frames the thread has not
-copied yet, waiting on the event loop for the WAL's and the file's fsync, and the WAL restarts. At 16,000
-pages rather than 4,000 that wait comes a quarter as often: 7 to 9% more updates a second at 1,000,000
-profiles and 2% more at 10,000, measured in turns (bench/README.md, sixth round; 64,000 gave nothing
-more). Under light load the thread catches up between writes, and the WAL restarts without that.
+copied yet, and the WAL restarts. Under light load the thread catches up between writes, and the WAL
+restarts without that.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ import threading
 log = logging.getLogger("localviyo")
 
 ROWS = 32  # rows changed between two checkpoints of the thread
-WAL_LIMIT = 16000  # pages in the WAL (64 MB) at which a commit of the server's own completes the checkpoint
+WAL_LIMIT = 4000  # pages in the WAL at which a commit of the server's own completes the checkpoint
 
 
 class Checkpointer:

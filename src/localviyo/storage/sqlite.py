@@ -103,22 +103,13 @@ class SQLiteStore(RelationalStore):
     UNIQUE_VIOLATION = (sqlite3.IntegrityError,)
 
     def __init__(
-        self,
-        path: str,
-        *,
-        external_id_unique: bool = True,
-        synchronous: str = "normal",
-        checkpoints: str = "thread",
-        wal_limit: int = WAL_LIMIT,
+        self, path: str, *, external_id_unique: bool = True, synchronous: str = "normal", checkpoints: str = "thread"
     ) -> None:
-        """`wal_limit`: the WAL's pages at which the server's own commit completes a checkpoint (checkpoints.py);
-        tests lower it to see the WAL restart there without writing 64 MB."""
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous={synchronous!r}: expected one of {', '.join(SYNCHRONOUS)}")
         if checkpoints not in ("thread", "inline"):
             raise ValueError(f"checkpoints={checkpoints!r}: expected thread or inline")
         self.checkpoints = checkpoints
-        self.wal_limit = wal_limit
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.inline = True
@@ -176,7 +167,7 @@ class SQLiteStore(RelationalStore):
             self._stop_checkpointer()
             if self.checkpoints == "thread" and self.path != ":memory:":
                 # SQLite's own checkpoint stays, as the one that lets the WAL restart (checkpoints.py).
-                self._db.execute(f"PRAGMA wal_autocheckpoint = {int(self.wal_limit)}")
+                self._db.execute(f"PRAGMA wal_autocheckpoint = {WAL_LIMIT}")
                 self._changes_seen = self._db.total_changes
                 self._checkpointer = Checkpointer(self.path, self._synchronous)
 
