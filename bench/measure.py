@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import random
 import resource
 import time
 from pathlib import Path
@@ -128,12 +129,22 @@ def paired(
     duration = max(1, round(options.duration / rounds))
     for connections in options.connections:
         taken: list[list[tuple[WrkResult, dict[str, float]]]] = [[] for _ in servers]
-        for _ in range(rounds):
-            for index, ((server, _, _), script) in enumerate(zip(servers, scripts, strict=True)):
-                taken[index].append(measure(run, server, script, connections, duration))
+        for turn in range(rounds):
+            # Where a server stands in the order of turns moved its figures (a control run of identical
+            # servers, bench/README.md, sixth round), so the order changes from round to round.
+            for index in turn_order(len(servers), turn):
+                taken[index].append(measure(run, servers[index][0], scripts[index], connections, duration))
         for (server, _, size), runs in zip(servers, taken, strict=True):
             result, usage = _median(runs)
             run.record(benchmark, store, size, server.name, result, usage, [item[0].rps for item in runs])
+
+
+def turn_order(count: int, turn: int) -> list[int]:
+    """The servers' indexes in the order they take turn `turn`: a shuffle of its own each round, the same in
+    every run, so that no server always stands at the same place or follows the same server."""
+    order = list(range(count))
+    random.Random(turn).shuffle(order)
+    return order
 
 
 def _median(runs: list[tuple[WrkResult, dict[str, float]]]) -> tuple[WrkResult, dict[str, float]]:
