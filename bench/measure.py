@@ -120,9 +120,10 @@ def paired(
     tmp: Path,
 ) -> None:
     """Servers measured in turns (each with its workload and the size of its store): per connection count,
-    `rounds` short wrk runs each, alternating, and each server's medians recorded. This VM's speed drifts
-    by 10-20% over minutes; measured in turns, the drift falls on every server alike and the ratios hold
-    still: localviyo's to the storage reference's, and a size's to another's."""
+    `rounds` short wrk runs each, in an order shuffled each round (`turn_order`), and each server's medians
+    recorded. This VM's speed drifts by 10-20% over minutes; measured in turns, the drift falls on every
+    server alike and the ratios hold still: localviyo's to the storage reference's, and a size's to
+    another's."""
     options = run.options
     scripts = [_prepared(run, server, benchmark, workload, store, size, tmp) for server, workload, size in servers]
     rounds = max(1, options.rounds)
