@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.servers import ROOT, environment
+from bench.environment import git, src_commit
+from bench.servers import environment
 
 
 class CheckoutFailed(RuntimeError):
@@ -44,15 +45,19 @@ class Variant:
 
 
 def _git(*args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    if result.returncode != 0:
-        raise CheckoutFailed(f"git {' '.join(args)}: {(result.stderr or result.stdout).strip()}")
+    result = git(*args)
+    if result is None or result.returncode != 0:
+        why = "git cannot be run" if result is None else (result.stderr or result.stdout).strip()
+        raise CheckoutFailed(f"git {' '.join(args)}: {why}")
     return result.stdout.strip()
 
 
 def src_at(rev: str) -> str:
-    """The last commit at or before `rev` that changed src/: what a run records as the code it measured."""
-    return _git("log", "-1", "--format=%h", rev, "--", "src")
+    """What a run records as the code a variant at `rev` measured (environment.src_commit)."""
+    commit = src_commit(rev)
+    if commit is None:
+        raise CheckoutFailed(f"no commit of src/ at or before {rev!r}")
+    return commit
 
 
 @contextmanager
@@ -66,8 +71,8 @@ def checkout(rev: str, tree: Path) -> Iterator[dict[str, str]]:
         check_imports_from(tree / "src", env)
         yield env
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
-        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True)
+        git("worktree", "remove", "--force", str(tree))
+        git("worktree", "prune")
 
 
 def check_imports_from(src: Path, env: dict[str, str]) -> None:

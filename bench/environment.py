@@ -23,19 +23,28 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _git(*args: str) -> str | None:
+def git(*args: str) -> subprocess.CompletedProcess[str] | None:
+    """`git ARGS` in this checkout; None when git cannot be run at all."""
     try:
-        result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
-    except OSError:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
         return None
-    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _git(*args: str) -> str | None:
+    result = git(*args)
+    return result.stdout.strip() if result is not None and result.returncode == 0 else None
+
+
+def src_commit(rev: str = "HEAD") -> str | None:
+    """The last commit at or before `rev` that changed src/ (a commit of bench/ or docs alone does not count)."""
+    return _git("log", "-1", "--format=%h", rev, "--", "src")
 
 
 def src_version() -> str | None:
-    """The last commit that changed src/ and, when src/ has uncommitted changes, a hash of them: others may
-    change the code while a run goes on, and every server launch records which code it ran (a commit of
-    bench/ or docs alone does not count as a change)."""
-    commit = _git("log", "-1", "--format=%h", "--", "src")
+    """`src_commit()` and, when src/ has uncommitted changes, a hash of them: others may change the code while
+    a run goes on, and every server launch records which code it ran."""
+    commit = src_commit()
     if commit is None:
         return None
     diff = _git("diff", "HEAD", "--", "src")
