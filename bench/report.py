@@ -91,13 +91,16 @@ def targets(result: dict[str, Any], sizes: tuple[int, ...], connections: tuple[i
     for conns in connections:
         first, last = lv("update", small, conns), lv("update", large, conns)
         scale = None if first is None or last is None or large == small else _ratio(last["rps"], first["rps"])
+        notes = [] if large >= MILLION or scale is None else [f"measured at {large:,}, the target is at {MILLION:,}"]
+        if scale is not None and first is not None and last is not None:
+            notes.append(per_round(first.get("rounds_rps"), last.get("rounds_rps")))
         found.append(
             _target(
                 f"update req/s at {large:,} within 10% of {small:,} ({conns} conns)",
                 scale,
                 ">= 0.90",
                 None if scale is None else scale >= 0.9,
-                "" if large >= MILLION or scale is None else f"measured at {large:,}, the target is at {MILLION:,}",
+                "; ".join(note for note in notes if note),
             )
         )
     for benchmark in ("get", "filter"):
@@ -125,6 +128,19 @@ def targets(result: dict[str, Any], sizes: tuple[int, ...], connections: tuple[i
         )
     )
     return found
+
+
+def per_round(small: list[float] | None, large: list[float] | None) -> str:
+    """The ratio of two servers' rates round by round, as a spread: each round's two turns ran minutes
+    apart at most, so the drift of a VM's speed over a run cancels out of each round's ratio."""
+    if not small or not large or len(small) != len(large) or len(small) < 2:
+        return ""
+    ratios = sorted(after / before for before, after in zip(small, large, strict=True) if before)
+    if len(ratios) < 2:
+        return ""
+    middle = len(ratios) // 2
+    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    return f"round by round: median {median:.2f}, {ratios[0]:.2f} to {ratios[-1]:.2f} over {len(ratios)} rounds"
 
 
 def _cell(value: float | None, form: str) -> str:
