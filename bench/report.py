@@ -131,8 +131,8 @@ def targets(result: dict[str, Any], sizes: tuple[int, ...], connections: tuple[i
 
 
 def per_round(small: list[float] | None, large: list[float] | None) -> str:
-    """The ratio of two servers' rates round by round, as a spread: each round's two turns ran minutes
-    apart at most, so the drift of a VM's speed over a run cancels out of each round's ratio."""
+    """The ratio of two servers' rates round by round, as a spread: a round's two turns run within a
+    minute of each other, so the drift of a VM's speed over a run mostly cancels out of each ratio."""
     if not small or not large or len(small) != len(large) or len(small) < 2:
         return ""
     ratios = sorted(after / before for before, after in zip(small, large, strict=True) if before)
