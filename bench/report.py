@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from bench import pages
@@ -133,13 +134,12 @@ def targets(result: dict[str, Any], sizes: tuple[int, ...], connections: tuple[i
 def per_round(small: list[float] | None, large: list[float] | None) -> str:
     """The ratio of two servers' rates round by round, as a spread: a round's two turns run within a
     minute of each other, so the drift of a VM's speed over a run mostly cancels out of each ratio."""
-    if not small or not large or len(small) != len(large) or len(small) < 2:
+    if not small or not large or len(small) != len(large):
         return ""
     ratios = sorted(after / before for before, after in zip(small, large, strict=True) if before)
     if len(ratios) < 2:
         return ""
-    middle = len(ratios) // 2
-    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    median = statistics.median(ratios)
     return f"round by round: median {median:.2f}, {ratios[0]:.2f} to {ratios[-1]:.2f} over {len(ratios)} rounds"
 
 
