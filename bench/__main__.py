@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import oscache, report
 from bench.checkouts import CheckoutFailed, Variant
 from bench.measure import CheckFailed
 from bench.run import NAMES, Options
@@ -45,6 +45,7 @@ TUNABLE = (
     "quiet_wait",
     "retries",
     "rounds",
+    "os_cache",
 )
 
 
@@ -103,6 +104,12 @@ def parser() -> argparse.ArgumentParser:
         help="also run localviyo with these serve flags added, in turns with the others on SQLite, reported as"
         " variant-1, variant-2, ... (repeatable; e.g. --variant='--group-commit off'); a first word @REV runs"
         " the code of that commit, branch or tag instead, from a git worktree (--variant=@main)",
+    )
+    p.add_argument(
+        "--os-cache",
+        choices=oscache.MODES,
+        help="held: keep every SQLite store mapped, so the OS cache keeps it while it is measured; as-is: leave"
+        " the stores to the OS, whose reclaim on this machine drops a large store's pages in use (default held)",
     )
     p.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when it is missing")
     return p

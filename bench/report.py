@@ -95,6 +95,7 @@ def targets(result: dict[str, Any], sizes: tuple[int, ...], connections: tuple[i
         notes = [] if large >= MILLION or scale is None else [f"measured at {large:,}, the target is at {MILLION:,}"]
         if scale is not None and first is not None and last is not None:
             notes.append(per_round(first.get("rounds_rps"), last.get("rounds_rps")))
+            notes.append(CACHE_NOTES.get(result.get("options", {}).get("os_cache", ""), ""))
         found.append(
             _target(
                 f"update req/s at {large:,} within 10% of {small:,} ({conns} conns)",
@@ -129,6 +130,13 @@ def targets(result: dict[str, Any], sizes: tuple[int, ...], connections: tuple[i
         )
     )
     return found
+
+
+# What the OS cache kept of the stores while they were measured (bench/oscache.py).
+CACHE_NOTES = {
+    "held": "stores held in the OS cache",
+    "as-is": "stores left to the OS, which may drop a large one's pages while it is measured",
+}
 
 
 def per_round(small: list[float] | None, large: list[float] | None) -> str:

@@ -33,6 +33,7 @@ class Options:
     quiet_threshold: float = 0.3  # cores of other work that count as calm
     retries: int = 1  # measurements taken again when other work ran meanwhile (the calmer one is kept)
     rounds: int = 3  # localviyo and the storage reference alternate this many times per measurement
+    os_cache: str = "held"  # held: the SQLite stores are kept in the OS cache while measured (bench/oscache.py)
     out: Path = ROOT / "bench" / "results" / "latest.json"
     install_wrk: bool = True
     # Other localviyo servers, each launched with these `serve` flags added, taking turns with the rest on
@@ -48,6 +49,7 @@ class Run:
     wrk: str
     records: list[dict[str, Any]] = field(default_factory=list)
     memory: dict[str, dict[str, int]] = field(default_factory=dict)  # "sqlite-1000000" -> VmHWM/VmRSS kB
+    os_cache_kept: dict[str, float] = field(default_factory=dict)  # "update-sqlite-1000000" -> least share cached
     startup: dict[str, Any] | None = None
     fixture: dict[str, Any] | None = None  # the pytest fixture's first-test setup
     reset: dict[str, Any] | None = None

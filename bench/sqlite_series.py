@@ -10,7 +10,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import stores, workloads
+from bench import oscache, stores, workloads
 from bench.checkouts import Variant, checkout, src_at
 from bench.environment import src_version
 from bench.measure import CheckFailed, paired, request
@@ -164,6 +164,9 @@ def sqlite_sizes(run: Run, sizes: list[int], tmp: Path) -> stores.BuiltStore | N
                 launch = launched(f"variant-{number}", argv, tmp / "logs", port=variant_port, env=code.get(number))
                 variant_servers.append(stack.enter_context(launch))
             served.append(_Served(built, server, reference_server, variant_servers, databases))
+        if run.options.os_cache == "held":
+            held = sum(stack.enter_context(oscache.hold(database)) for one in served for database in one.databases)
+            run.log(f"  stores held in the OS cache while measured: {held / 1e6:,.0f} MB (--os-cache as-is: not)")
         for one in served:
             if PAGING in wanted:
                 if one.built.size <= WALK_LIMIT:
@@ -174,17 +177,28 @@ def sqlite_sizes(run: Run, sizes: list[int], tmp: Path) -> stores.BuiltStore | N
             _warm(run, served)
             entries = [entry for one in served for entry in one.entries(benchmark)]
             paired(run, entries, benchmark, "sqlite", tmp)
+            _kept(run, served, benchmark)
         for one in served:
             run.memory[f"sqlite-{one.built.size}"] = one.localviyo.memory_kb()
     return built_stores[0]
 
 
 def _warm(run: Run, served: list[_Served]) -> None:
-    """Every server's store back in the OS cache before a benchmark (stores.warm says why): all servers start
-    alike, as a server in steady use would, whatever ran before."""
+    """Every server's store back in the OS cache before a benchmark (bench/oscache.py says why): all servers
+    start alike, as a server in steady use would, whatever ran before."""
     started = time.perf_counter()
-    total = sum(stores.warm(database) for one in served for database in one.databases)
+    total = sum(oscache.warm(database) for one in served for database in one.databases)
     run.log(f"  stores read into the OS cache: {total / 1e6:,.0f} MB in {time.perf_counter() - started:.1f} s")
+
+
+def _kept(run: Run, served: list[_Served], benchmark: Benchmark) -> None:
+    """How much of each size's stores the OS cache still held when the benchmark ended, in the log and in
+    the record (`os_cache_kept`): with --os-cache as-is, what a large store lost while it was measured."""
+    for one in served:
+        shares = [oscache.resident(database) for database in one.databases]
+        share, size = min(shares), one.built.size
+        run.os_cache_kept[f"{benchmark.name}-sqlite-{size}"] = round(share, 3)
+        run.log(f"  after {benchmark.name}: the OS cache held {share:.0%} or more of each {size:,}-profile store")
 
 
 def _two_ports() -> tuple[int, int]:

@@ -256,17 +256,6 @@ def working_copy(built: BuiltStore, directory: Path) -> Path:
     return target
 
 
-def warm(path: Path) -> int:
-    """Read the file once, so the OS cache holds it (the bytes read). This machine's kernel evicts file pages
-    left idle for about a minute (DAMON's `pageout` scheme, /sys/kernel/mm/damon), so a store that sat idle
-    while other benchmarks ran would otherwise be read back from disk by its next one."""
-    total = 0
-    with path.open("rb", buffering=0) as source:
-        while chunk := source.read(1 << 20):
-            total += len(chunk)
-    return total
-
-
 def remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -59,6 +59,7 @@ def run_suite(options: Options, wrk: str, log: Callable[[str], object] = print) 
         "stores_build_s": run.stores,
         "runs": report.with_ratios(run.records),
         "memory_kb": run.memory,
+        "os_cache_kept": run.os_cache_kept,
         "startup": run.startup,
         "fixture_startup": run.fixture,
         "reset": run.reset,

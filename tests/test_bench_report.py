@@ -43,3 +43,12 @@ def test_the_scale_target_notes_its_spread() -> None:
     assert scale["measured"] == 0.88
     assert scale["passed"] is False
     assert scale["note"] == "round by round: median 0.88, 0.82 to 0.95 over 3 rounds"
+
+
+def test_the_scale_target_says_what_the_os_cache_kept_of_the_stores() -> None:
+    runs = [_record(10_000, 10_000.0, [10_000.0, 10_000.0]), _record(1_000_000, 9_500.0, [9_500.0, 9_500.0])]
+    for mode, note in (("held", "stores held in the OS cache"), ("as-is", "stores left to the OS")):
+        result = {"runs": runs, "memory_kb": {}, "options": {"os_cache": mode}}
+        scale = next(t for t in targets(result, (10_000, 1_000_000), (32,)) if "within 10%" in t["target"])
+        assert scale["passed"] is True
+        assert scale["note"].startswith("round by round: median 0.95, 0.95 to 0.95 over 2 rounds; " + note)

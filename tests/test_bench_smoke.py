@@ -78,6 +78,9 @@ def test_bench_smoke(tmp_path: Path) -> None:
 
     assert record["startup"]["median_s"] > 0
     assert record["memory_kb"]["sqlite-500"]["VmHWM"] > 0
+    assert record["options"]["os_cache"] == "held"
+    for benchmark in ("update", "get", "filter", "paging"):
+        assert 0 < record["os_cache_kept"][f"{benchmark}-sqlite-500"] <= 1, record["os_cache_kept"]
     (page_costs,) = record["pages"]  # a row per store size, of which smoke mode has one
     assert page_costs["profiles"] == 500 and page_costs["pwrite_us"] > 0 and page_costs["fdatasync_us"] > 0
     names = [target["target"] for target in record["targets"]]
