@@ -1,4 +1,4 @@
-"""The two ceilings localviyo is measured against, served by the same uvicorn (uvloop, httptools, one process).
+"""The two ceilings localviyo is measured against, served by the same HTTP server as localviyo (one process).
 
 - `http_app`: a bare ASGI app that reads the request and answers a fixed 1.5 KB JSON document, whatever
   was asked: the most the HTTP stack can serve.
@@ -13,8 +13,9 @@
     GET   /api/profiles/?filter=equals(email,"…")   SELECT body by (account, lowercased email)
     GET   /api/profiles/?after=ID   the 100 profiles after ID in id order (a keyset page)
 
-Run them as `python -m uvicorn bench.references:http_app --loop uvloop --http httptools` and
-`BENCH_REF_DB=… BENCH_REF_ACCOUNT=… python -m uvicorn --factory bench.references:storage_app …`.
+Run them as `python -m bench.refserver bench.references:http_app --port N` and
+`BENCH_REF_DB=… BENCH_REF_ACCOUNT=… python -m bench.refserver --factory bench.references:storage_app --port N`
+(bench/refserver.py: localviyo's own HTTP server, or uvicorn with `--uvicorn`).
 """
 
 from __future__ import annotations
@@ -225,5 +226,5 @@ class StorageReference:
 
 
 def storage_app() -> StorageReference:
-    """uvicorn --factory: the store and account come from BENCH_REF_DB and BENCH_REF_ACCOUNT."""
+    """A factory (`--factory`): the store and account come from BENCH_REF_DB and BENCH_REF_ACCOUNT."""
     return StorageReference(os.environ["BENCH_REF_DB"], os.environ["BENCH_REF_ACCOUNT"])

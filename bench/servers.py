@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-UVICORN_REFERENCE = ("--loop", "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log")
 
 
 class ServerFailed(RuntimeError):
@@ -133,17 +132,5 @@ def localviyo_argv(database_url: str, port: int, *extra: str) -> list[str]:
 
 
 def reference_argv(app: str, port: int, *, factory: bool = False) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        *(["--factory"] if factory else []),
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        *UVICORN_REFERENCE,
-    ]
+    """A reference app on the HTTP server localviyo runs on (bench/refserver.py)."""
+    return [sys.executable, "-m", "bench.refserver", app, "--port", str(port), *(["--factory"] if factory else [])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -69,8 +70,6 @@ def main() -> None:
 @_setting_options()
 def serve(**flags: Any) -> None:
     """Run the server (SQLite by default, in ./localviyo-data/)."""
-    import uvicorn
-
     from localviyo.app import create_app
 
     settings = _settings(**flags)
@@ -82,6 +81,25 @@ def serve(**flags: Any) -> None:
         click.echo(key, nl=True)
     if settings.seed:
         _seed(settings, store, Path(settings.seed))
+    if settings.workers > 1:
+        store.close()
+        _serve_on_uvicorn(settings, None)
+    elif settings.http_server == "uvicorn":
+        _serve_on_uvicorn(settings, _settled(create_app(settings, store=store)))
+    else:
+        from localviyo.http import Server
+
+        _log_to_stderr(settings.log_level)
+        server = Server(_settled(create_app(settings, store=store)), settings.host, settings.port)
+        server.state.access_log = settings.log_level == "debug"
+        server.run()
+
+
+def _serve_on_uvicorn(settings: Settings, app: Any) -> None:
+    """uvicorn serves `app`; or, with `--workers N`, its supervisor starts N processes on one socket, each
+    building its own app from the same settings, handed over as LOCALVIYO_* variables."""
+    import uvicorn
+
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -89,16 +107,22 @@ def serve(**flags: Any) -> None:
         "access_log": settings.log_level == "debug",
         "lifespan": "on",
     }
-    if settings.workers > 1:
-        store.close()
-        # Each worker process builds its own app from the same settings, handed over as LOCALVIYO_* variables.
-        for setting in SETTINGS:
-            value = getattr(settings, setting.name)
-            if value is not None:
-                os.environ[setting.env] = str(value).lower() if isinstance(value, bool) else str(value)
-        uvicorn.run("localviyo.cli:worker_app", factory=True, workers=settings.workers, **options)
-    else:
-        uvicorn.run(_settled(create_app(settings, store=store)), **options)
+    if app is not None:
+        uvicorn.run(app, **options)
+        return
+    for setting in SETTINGS:
+        value = getattr(settings, setting.name)
+        if value is not None:
+            os.environ[setting.env] = str(value).lower() if isinstance(value, bool) else str(value)
+    uvicorn.run("localviyo.cli:worker_app", factory=True, workers=settings.workers, **options)
+
+
+def _log_to_stderr(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("localviyo")
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
 
 
 def _seed(settings: Settings, store: Store, path: Path) -> None:

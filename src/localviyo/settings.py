@@ -134,6 +134,12 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLite: who copies the WAL back into the database file: a thread of the server's own, or SQLite inline.",
         choices=("thread", "inline"),
     ),
+    Setting(
+        "http_server",
+        "localviyo",
+        "What serves HTTP: localviyo's own HTTP/1.1 server, or uvicorn (--workers above 1 always runs on uvicorn).",
+        choices=("localviyo", "uvicorn"),
+    ),
     Setting("workers", 1, "Server processes; with more than one, give --redis-url so limits are shared.", parse=int),
     Setting("pool_size", 10, "Connections per process to PostgreSQL.", parse=int),
     Setting("redis_url", None, "Keep rate-limit windows in Redis (redis://host:6379/0), shared by all processes."),
@@ -167,6 +173,7 @@ class Settings:
     group_commit: bool = True
     sqlite_synchronous: str = "normal"
     sqlite_checkpoints: str = "thread"
+    http_server: str = "localviyo"
     workers: int = 1
     pool_size: int = 10
     redis_url: str | None = None

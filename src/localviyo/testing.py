@@ -6,19 +6,20 @@ import threading
 import time
 from types import TracebackType
 
-import uvicorn
-
 from localviyo.app import LocalviyoApp
+from localviyo.http import Server
 
 
 class ServerThread:
-    """`with ServerThread(app) as server: server.url` — uvicorn on 127.0.0.1, a free port, until exit."""
+    """`with ServerThread(app) as server: server.url` — `localviyo serve`'s HTTP server on 127.0.0.1, a free
+    port, until exit."""
 
     def __init__(self, app: LocalviyoApp, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="localviyo-server", daemon=True)
+        self._server = Server(app, host, port)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"handle_signals": False}, name="localviyo-server", daemon=True
+        )
         self.url = ""
 
     def start(self, timeout: float = 10.0) -> ServerThread:
@@ -28,12 +29,12 @@ class ServerThread:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("localviyo server thread did not start")
             time.sleep(0.005)
-        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+        host, port = self._server.sockets[0].getsockname()[:2]
         self.url = f"http://{host}:{port}"
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
+        self._server.request_stop()
         self._thread.join(timeout=10)
 
     def __enter__(self) -> ServerThread:
