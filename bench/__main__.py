@@ -46,6 +46,7 @@ TUNABLE = (
     "retries",
     "rounds",
     "os_cache",
+    "pin",
 )
 
 
@@ -110,6 +111,12 @@ def parser() -> argparse.ArgumentParser:
         choices=oscache.MODES,
         help="held: keep every SQLite store mapped, so the OS cache keeps it while it is measured; as-is: leave"
         " the stores to the OS, whose reclaim on this machine drops a large store's pages in use (default held)",
+    )
+    p.add_argument(
+        "--pin",
+        choices=("on", "off"),
+        help="on: a one-process server runs on one core and wrk on the other(s), so neither takes the other's"
+        " core from it; off: both are left to the scheduler (default on)",
     )
     p.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when it is missing")
     return p

@@ -41,6 +41,35 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def split_cores() -> tuple[frozenset[int], frozenset[int]] | None:
+    """(the server's core, wrk's cores) when `--pin on` can give each its own: the last usable core for
+    the server, the others for wrk; None on a single core or without affinity support."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None
+    return frozenset(cores[-1:]), frozenset(cores[:-1])
+
+
+def pin_process(pid: int, cores: frozenset[int]) -> bool:
+    """Keep every thread of process `pid` on `cores` (threads started later inherit it from the thread
+    that starts them). False when `pid` has child processes (a `--workers` server: its processes are
+    left to the scheduler) or is gone."""
+    if _children(pid):
+        return False
+    try:
+        threads = [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return False
+    for thread in threads:
+        try:
+            os.sched_setaffinity(thread, cores)
+        except OSError:
+            continue  # the thread ended meanwhile
+    return True
+
+
 def process_tree(pid: int) -> float:
     """CPU seconds (user + system) used so far by `pid` and its live descendants."""
     total = 0.0

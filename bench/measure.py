@@ -59,7 +59,7 @@ def measure(
             run.log(f"  note: other work is using {cores:.2f} cores; measuring anyway")
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started, busy, own = time.perf_counter(), cpu.busy(), cpu.process_tree(server.process.pid)
-    result = run_wrk(run.wrk, server.url, script, connections=connections, duration=duration, threads=options.threads)
+    result = _wrk(run, server, script, connections, duration)
     seconds = time.perf_counter() - started
     own = cpu.process_tree(server.process.pid) - own
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -72,6 +72,22 @@ def measure(
     }
 
 
+def _wrk(run: Run, server: Server, script: Path, connections: int, duration: int) -> WrkResult:
+    """wrk against `server`; with `--pin on`, the server on a core of its own and wrk on the others."""
+    cores = cpu.split_cores() if run.options.pin == "on" else None
+    if cores is not None and not cpu.pin_process(server.process.pid, cores[0]):
+        cores = None  # a server of several processes: neither is pinned
+    return run_wrk(
+        run.wrk,
+        server.url,
+        script,
+        connections=connections,
+        duration=duration,
+        threads=run.options.threads,
+        cores=cores[1] if cores else None,
+    )
+
+
 def _prepared(
     run: Run, server: Server, benchmark: Benchmark, workload: Workload, store: str, size: int, tmp: Path
 ) -> Path:
@@ -81,7 +97,7 @@ def _prepared(
     script = write_script(workload, tmp, f"{server.name}-{benchmark.name}-{store}-{size}")
     if options.warmup > 0:
         connections = options.connections[0]
-        run_wrk(run.wrk, server.url, script, connections=connections, duration=options.warmup, threads=options.threads)
+        _wrk(run, server, script, connections, options.warmup)
     return script
 
 

@@ -176,13 +176,27 @@ class WrkFailed(RuntimeError):
 
 
 def run(
-    wrk: str, url: str, script: Path, *, connections: int, duration: int, threads: int, timeout_s: int = 10
+    wrk: str,
+    url: str,
+    script: Path,
+    *,
+    connections: int,
+    duration: int,
+    threads: int,
+    timeout_s: int = 10,
+    cores: frozenset[int] | None = None,
 ) -> WrkResult:
     threads = max(1, min(threads, connections))
     command = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--latency"]
     command += ["--timeout", f"{timeout_s}s", "-s", str(script), url]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=duration + 120)
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=duration + 120,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
+        )
     except subprocess.TimeoutExpired as error:
         raise WrkFailed(f"wrk did not finish: {' '.join(command)}") from error
     line = next((line for line in result.stdout.splitlines() if line.startswith(MARKER)), None)
