@@ -115,8 +115,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pin",
         choices=("on", "off"),
-        help="on: a one-process server runs on one core and wrk on the other(s), so neither takes the other's"
-        " core from it; off: both are left to the scheduler (default on)",
+        help="on: a one-process server runs on one core (all its threads) and wrk on the other(s); off: both are"
+        " left to the scheduler, and a server's second thread may use wrk's core (default off)",
     )
     p.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when it is missing")
     return p

@@ -4,6 +4,7 @@
 and its descendants (a `--workers` server is a supervisor and its workers). A measurement records the
 cores used by everything else ("other CPU": neither the server nor wrk), so a figure taken while other
 work ran says so. `wait_for_quiet` holds a series back until the machine is idle enough, for a while.
+`split_cores` and `pin_process` are `--pin on`: the server on one core, wrk on the others.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ class Options:
     retries: int = 1  # measurements taken again when other work ran meanwhile (the calmer one is kept)
     rounds: int = 3  # localviyo and the storage reference alternate this many times per measurement
     os_cache: str = "held"  # held: the SQLite stores are kept in the OS cache while measured (bench/oscache.py)
-    pin: str = "on"  # on: a one-process server keeps to one core and wrk to the others (cpu.split_cores)
+    pin: str = "off"  # on: a one-process server keeps to one core and wrk to the others (cpu.split_cores)
     out: Path = ROOT / "bench" / "results" / "latest.json"
     install_wrk: bool = True
     # Other localviyo servers, each launched with these `serve` flags added, taking turns with the rest on

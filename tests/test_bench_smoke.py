@@ -79,7 +79,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert record["startup"]["median_s"] > 0
     assert record["memory_kb"]["sqlite-500"]["VmHWM"] > 0
     assert record["options"]["os_cache"] == "held"
-    assert record["options"]["pin"] == "on"
+    assert record["options"]["pin"] == "off"
     for benchmark in ("update", "get", "filter", "paging"):
         assert 0 < record["os_cache_kept"][f"{benchmark}-sqlite-500"] <= 1, record["os_cache_kept"]
     (page_costs,) = record["pages"]  # a row per store size, of which smoke mode has one

@@ -4,7 +4,7 @@ schemathesis reads Klaviyo's spec (`../shared/klaviyo-openapi/stable-2024-02-15.
 repository), keeps the operations localviyo serves (the operationIds of `localviyo.api.routes.OPERATIONS`),
 and generates requests for each: valid ones (positive mode) and ones that break the spec's schemas
 (negative mode). Every request carries a valid full-access key and `revision: 2024-02-15`; the server is
-real (uvicorn on a socket, SQLite on disk) with rate limits off. For every answer:
+real (localviyo's HTTP server on a socket, SQLite on disk) with rate limits off. For every answer:
 
 - no 5xx;
 - the body matches the spec's response schema for that operation and status (tests/spec.py; the one

@@ -11,7 +11,7 @@ A few inputs are odd but valid (duplicate keys, unknown top-level members, a 100
 response says, or nothing at all.
 
 Requests that the HTTP parser itself refuses (a control character in a header value, a URL past the
-parser's limit) never reach the application; they are answered by uvicorn with a plain-text 400. Those
+parser's limit) never reach the application; the HTTP server answers them with a plain-text 400. Those
 cases are marked `http_layer` and accept that answer as well as a JSON:API error.
 """
 
