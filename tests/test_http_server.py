@@ -150,6 +150,16 @@ def test_connection_close_is_honoured(server: Running) -> None:
         assert closed(sock)
 
 
+def test_a_client_that_half_closes_still_gets_its_answer(server: Running) -> None:
+    with server.connect() as sock:
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /last HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        buffer = bytearray()
+        assert read_response(sock, buffer)[2] == b"GET /slow http 0 "
+        assert read_response(sock, buffer)[2] == b"GET /last http 0 "
+        assert closed(sock)
+
+
 def test_chunked_request_body_is_read_whole(server: Running) -> None:
     with server.connect() as sock:
         sock.sendall(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")

@@ -80,7 +80,7 @@ class Cycle:
     async def run(self, app: Any) -> None:
         try:
             await app(self.scope, self.receive, self.send)
-        except BaseException:
+        except Exception:
             log.exception("unhandled error answering %s %s", self.scope["method"], self.scope["path"])
             if not self.response_started:
                 self.keep_alive, self.status = False, 500
@@ -127,7 +127,7 @@ class Cycle:
                 self.arrived = asyncio.Event()
             self.arrived.clear()
             await self.arrived.wait()
-            if self.disconnected:
+            if self.disconnected or self.response_complete:
                 return {"type": "http.disconnect"}
         body = b"".join(self.chunks) if len(self.chunks) != 1 else self.chunks[0]
         self.chunks.clear()

@@ -49,6 +49,7 @@ class Connection(asyncio.Protocol):
         self.write_paused = False
         self.drained: asyncio.Event | None = None
         self.idle_since: float | None = None  # when the last answer left, while nothing else is asked
+        self.eof = False  # the client has shut its side: answer what it asked, then close
         self.closed = False
 
     # asyncio.Protocol
@@ -79,8 +80,14 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError:
             self.refuse("Invalid HTTP request received.")
 
-    def eof_received(self) -> bool | None:
-        return None  # the client is done sending: close once answered (asyncio closes on None)
+    def eof_received(self) -> bool:
+        """The client is done sending (a half-close): answer what it asked, then close."""
+        self.eof = True
+        if self.parsing is not None:
+            self.parsing.disconnect()  # its body will never be whole
+        if self.active is None:
+            self.close()
+        return True  # keep the transport open for the answers
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -180,6 +187,9 @@ class Connection(asyncio.Protocol):
                 cycle.status,
             )
         if not cycle.keep_alive or not cycle.response_complete or self.state.stopping:
+            self.close()
+            return
+        if self.eof and not self.waiting:
             self.close()
             return
         if self.waiting:
