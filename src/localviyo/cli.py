@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -83,21 +82,32 @@ def serve(**flags: Any) -> None:
         _seed(settings, store, Path(settings.seed))
     if settings.workers > 1:
         store.close()
-        _serve_on_uvicorn(settings, None)
-    elif settings.http_server == "uvicorn":
-        _serve_on_uvicorn(settings, _settled(create_app(settings, store=store)))
-    else:
-        from localviyo.http import Server
+        _hand_over(settings)
+    if settings.http_server == "uvicorn":
+        _serve_on_uvicorn(settings, None if settings.workers > 1 else _settled(create_app(settings, store=store)))
+        return
+    from localviyo.http.server import Server, log_to_stderr
+    from localviyo.http.workers import serve_workers
 
-        _log_to_stderr(settings.log_level)
-        server = Server(_settled(create_app(settings, store=store)), settings.host, settings.port)
-        server.state.access_log = settings.log_level == "debug"
-        server.run()
+    log_to_stderr(settings.log_level)
+    if settings.workers > 1:
+        serve_workers("localviyo.cli:worker_app", settings.host, settings.port, settings.workers, settings.log_level)
+        return
+    server = Server(_settled(create_app(settings, store=store)), settings.host, settings.port)
+    server.state.access_log = settings.log_level == "debug"
+    server.run()
+
+
+def _hand_over(settings: Settings) -> None:
+    """Each worker process builds its own app from the same settings, handed over as LOCALVIYO_* variables."""
+    for setting in SETTINGS:
+        value = getattr(settings, setting.name)
+        if value is not None:
+            os.environ[setting.env] = str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _serve_on_uvicorn(settings: Settings, app: Any) -> None:
-    """uvicorn serves `app`; or, with `--workers N`, its supervisor starts N processes on one socket, each
-    building its own app from the same settings, handed over as LOCALVIYO_* variables."""
+    """uvicorn serves `app`; or, given None (`--workers N`), its supervisor starts N processes on one socket."""
     import uvicorn
 
     options: dict[str, Any] = {
@@ -110,19 +120,7 @@ def _serve_on_uvicorn(settings: Settings, app: Any) -> None:
     if app is not None:
         uvicorn.run(app, **options)
         return
-    for setting in SETTINGS:
-        value = getattr(settings, setting.name)
-        if value is not None:
-            os.environ[setting.env] = str(value).lower() if isinstance(value, bool) else str(value)
     uvicorn.run("localviyo.cli:worker_app", factory=True, workers=settings.workers, **options)
-
-
-def _log_to_stderr(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    logger = logging.getLogger("localviyo")
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
 
 
 def _seed(settings: Settings, store: Store, path: Path) -> None:

@@ -137,7 +137,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "http_server",
         "localviyo",
-        "What serves HTTP: localviyo's own HTTP/1.1 server, or uvicorn (--workers above 1 always runs on uvicorn).",
+        "What serves HTTP: localviyo's own HTTP/1.1 server (localviyo.http), or uvicorn.",
         choices=("localviyo", "uvicorn"),
     ),
     Setting("workers", 1, "Server processes; with more than one, give --redis-url so limits are shared.", parse=int),

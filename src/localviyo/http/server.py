@@ -33,11 +33,13 @@ class Server:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
+        sock: socket.socket | None = None,
         keep_alive_timeout: float = 5.0,
         shutdown_timeout: float = 10.0,
         backlog: int = 2048,
     ) -> None:
         self.app, self.host, self.port, self.backlog = app, host, port, backlog
+        self.sock = sock  # an already listening socket to serve on instead (serve --workers)
         self.shutdown_timeout = shutdown_timeout
         self.state = ServerState(keep_alive_timeout=keep_alive_timeout)
         self.sockets: list[socket.socket] = []
@@ -74,13 +76,16 @@ class Server:
                     loop.add_signal_handler(number, self._stop.set)
         lifespan = Lifespan(self.app)
         await lifespan.startup()
-        server = await loop.create_server(
-            lambda: Connection(self.app, self.state),
-            self.host,
-            self.port,
-            reuse_address=True,
-            backlog=self.backlog,
-        )
+
+        def connection() -> Connection:
+            return Connection(self.app, self.state)
+
+        if self.sock is not None:
+            server = await loop.create_server(connection, sock=self.sock, backlog=self.backlog)
+        else:
+            server = await loop.create_server(
+                connection, self.host, self.port, reuse_address=True, backlog=self.backlog
+            )
         self.sockets = list(server.sockets)
         host, port = self.sockets[0].getsockname()[:2]
         log.info("localviyo: serving on http://%s:%d (press Ctrl-C to stop)", host, port)
@@ -116,6 +121,15 @@ class Server:
         for connection in list(self.state.connections):
             connection.close()
         await asyncio.sleep(0)  # let the transports close
+
+
+def log_to_stderr(level: str) -> None:
+    """localviyo's log lines (startup, errors, the access log at debug) to stderr, from `level` up."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("localviyo")
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
 
 
 class Lifespan:
