@@ -7,14 +7,8 @@ round before the ninth did (for measuring by hand what the server itself costs).
 from __future__ import annotations
 
 import argparse
-import importlib
-from typing import Any
 
-
-def load(target: str, *, factory: bool) -> Any:
-    module, _, name = target.partition(":")
-    app = getattr(importlib.import_module(module), name)
-    return app() if factory else app
+from localviyo.http.server import Server, load_app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,14 +19,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--uvicorn", action="store_true", help="serve it with uvicorn (uvloop, httptools) instead")
     options = parser.parse_args(argv)
-    app = load(options.app, factory=options.factory)
+    app = load_app(options.app, factory=options.factory)
     if options.uvicorn:
         import uvicorn
 
         uvicorn.run(app, host=options.host, port=options.port, log_level="warning", access_log=False, lifespan="on")
         return
-    from localviyo.http import Server
-
     Server(app, options.host, options.port).run()
 
 

@@ -93,9 +93,8 @@ def serve(**flags: Any) -> None:
     if settings.workers > 1:
         serve_workers("localviyo.cli:worker_app", settings.host, settings.port, settings.workers, settings.log_level)
         return
-    server = Server(_settled(create_app(settings, store=store)), settings.host, settings.port)
-    server.state.access_log = settings.log_level == "debug"
-    server.run()
+    app = _settled(create_app(settings, store=store))
+    Server(app, settings.host, settings.port, access_log=settings.log_level == "debug").run()
 
 
 def _hand_over(settings: Settings) -> None:

@@ -100,16 +100,18 @@ class Cycle:
     def add_body(self, body: bytes) -> None:
         self.chunks.append(body)
         self.buffered += len(body)
-        if self.arrived is not None:
-            self.arrived.set()
+        self._wake()
 
     def end_body(self) -> None:
         self.body_complete = True
-        if self.arrived is not None:
-            self.arrived.set()
+        self._wake()
 
     def disconnect(self) -> None:
         self.disconnected = True
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake a `receive` waiting for the body (there is one only if it made the event)."""
         if self.arrived is not None:
             self.arrived.set()
 
@@ -166,8 +168,7 @@ class Cycle:
             self.connection.write(data)
         if not more:
             self.response_complete = True
-            if self.arrived is not None:
-                self.arrived.set()
+            self._wake()
 
     def _head(self, status: int, headers: Any) -> bytes:
         self.status = status

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import socket
@@ -37,11 +38,12 @@ class Server:
         keep_alive_timeout: float = 5.0,
         shutdown_timeout: float = 10.0,
         backlog: int = 2048,
+        access_log: bool = False,
     ) -> None:
         self.app, self.host, self.port, self.backlog = app, host, port, backlog
         self.sock = sock  # an already listening socket to serve on instead (serve --workers)
         self.shutdown_timeout = shutdown_timeout
-        self.state = ServerState(keep_alive_timeout=keep_alive_timeout)
+        self.state = ServerState(keep_alive_timeout=keep_alive_timeout, access_log=access_log)
         self.sockets: list[socket.socket] = []
         self.started = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,6 +132,13 @@ def log_to_stderr(level: str) -> None:
     logger = logging.getLogger("localviyo")
     logger.addHandler(handler)
     logger.setLevel(level.upper())
+
+
+def load_app(target: str, *, factory: bool) -> Any:
+    """The ASGI app named by "module:attribute", or made by calling it (`factory`)."""
+    module, _, name = target.partition(":")
+    app = getattr(importlib.import_module(module), name)
+    return app() if factory else app
 
 
 class Lifespan:

@@ -8,14 +8,12 @@ every worker (SIGTERM, the same graceful stop as one process) and then the super
 
 from __future__ import annotations
 
-import importlib
 import logging
 import multiprocessing
 import signal
 import socket
 import threading
 from multiprocessing.process import BaseProcess
-from typing import Any
 
 log = logging.getLogger("localviyo")
 
@@ -67,11 +65,7 @@ def serve_workers(factory: str, host: str, port: int, workers: int, log_level: s
 
 
 def _worker(factory: str, sock: socket.socket, log_level: str) -> None:
-    from localviyo.http.server import Server, log_to_stderr
+    from localviyo.http.server import Server, load_app, log_to_stderr
 
     log_to_stderr(log_level)
-    module, _, name = factory.partition(":")
-    app: Any = getattr(importlib.import_module(module), name)()
-    server = Server(app, sock=sock)
-    server.state.access_log = log_level == "debug"
-    server.run()
+    Server(load_app(factory, factory=True), sock=sock, access_log=log_level == "debug").run()
