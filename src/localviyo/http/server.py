@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from localviyo.http.listener import Listener, bind
 from localviyo.http.protocol import Connection
 from localviyo.http.state import ServerState
 
@@ -82,13 +83,10 @@ class Server:
         def connection() -> Connection:
             return Connection(self.app, self.state)
 
-        if self.sock is not None:
-            server = await loop.create_server(connection, sock=self.sock, backlog=self.backlog)
-        else:
-            server = await loop.create_server(
-                connection, self.host, self.port, reuse_address=True, backlog=self.backlog
-            )
-        self.sockets = list(server.sockets)
+        sock = self.sock if self.sock is not None else bind(self.host, self.port, self.backlog)
+        listener = Listener(loop, sock, connection, batch=self.backlog)
+        await listener.start()
+        self.sockets = [sock]
         host, port = self.sockets[0].getsockname()[:2]
         log.info("localviyo: serving on http://%s:%d (press Ctrl-C to stop)", host, port)
         self.started = True
@@ -97,7 +95,7 @@ class Server:
             await self._stop.wait()
         finally:
             sweep.cancel()
-            server.close()
+            listener.close()
             await self._drain()
             await lifespan.shutdown()
             log.info("localviyo: stopped")

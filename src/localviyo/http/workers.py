@@ -15,19 +15,11 @@ import socket
 import threading
 from multiprocessing.process import BaseProcess
 
+from localviyo.http.listener import bind
+
 log = logging.getLogger("localviyo")
 
 STOP_TIMEOUT = 15.0  # seconds a worker has to finish its answers before it is killed
-
-
-def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(backlog)
-    sock.set_inheritable(True)
-    return sock
 
 
 def serve_workers(factory: str, host: str, port: int, workers: int, log_level: str) -> None:
