@@ -77,8 +77,10 @@ def _lua_string(text: str) -> str:
 def pack_values(source: Path, target: Path) -> int:
     """`source`'s lines, each padded with spaces to one width, into `target`; returns the record width.
 
-    The script reads them as one string: a table of a million strings would make LuaJIT's collector mark
-    every one of them on each cycle, and stall wrk's thread (and the latencies it measures) for ~100 ms.
+    The script reads them as one block of C memory (LuaJIT's ffi), outside the Lua heap: a table of a
+    million strings made LuaJIT's collector stall wrk's thread for ~100 ms at a time, and even one 27 MB
+    Lua string still stalled it for 30-40 ms now and then, in every latency it measured (bench/README.md,
+    tenth round). Without ffi, the script falls back to one Lua string.
     """
     values = [line for line in source.read_text().split("\n") if line]
     if not values:
@@ -96,6 +98,18 @@ def lua_script(workload: Workload, packed: Path, width: int) -> str:
     body = _lua_string(workload.body) if workload.body is not None else "nil"
     randoms = ", ".join(["math.random(1, 999999)"] * RANDOM_INTS)
     return f"""-- written by bench/wrk.py
+local has_ffi, ffi = pcall(require, "ffi")  -- LuaJIT's, in every wrk build
+if has_ffi then
+  ffi.cdef[[
+    void *malloc(size_t size);
+    typedef struct FILE FILE;
+    FILE *fopen(const char *path, const char *mode);
+    size_t fread(void *data, size_t size, size_t count, FILE *stream);
+    int fclose(FILE *stream);
+  ]]
+else
+  ffi = nil
+end
 local blob = nil
 local count = 0
 local width = {width}
@@ -113,16 +127,33 @@ end
 
 function init(args)
   math.randomseed(os.time() * 1000 + (thread_number or 0) * 7919)
-  local file = assert(io.open({_lua_string(str(packed))}, "rb"))
-  blob = file:read("*a")
-  file:close()
-  count = math.floor(#blob / width)
-  assert(count > 0 and count * width == #blob, "values file is not packed")
+  local path = {_lua_string(str(packed))}
+  local file = assert(io.open(path, "rb"))
+  local size = file:seek("end")
+  count = math.floor(size / width)
+  assert(count > 0 and count * width == size, "values file is not packed")
+  if ffi then
+    file:close()
+    blob = ffi.cast("char *", ffi.C.malloc(size))
+    local stream = ffi.C.fopen(path, "rb")
+    assert(stream ~= nil, "cannot open the values file")
+    assert(ffi.C.fread(blob, 1, size, stream) == size, "short read of the values file")
+    ffi.C.fclose(stream)
+  else
+    file:seek("set")
+    blob = file:read("*a")
+    file:close()
+  end
+end
+
+local function pick()
+  local start = (math.random(count) - 1) * width
+  local padded = ffi and ffi.string(blob + start, width - 1) or string.sub(blob, start + 1, start + width - 1)
+  return string.match(padded, "^[^ ]+")
 end
 
 function request()
-  local start = (math.random(count) - 1) * width + 1
-  local value = string.match(string.sub(blob, start, start + width - 2), "^[^ ]+")
+  local value = pick()
   local body = nil
   if body_template then
     body = string.format(body_template, value, {randoms})
