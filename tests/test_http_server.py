@@ -265,6 +265,33 @@ def test_an_app_that_fails_gets_a_500_or_a_closed_connection(when: str) -> None:
         assert closed(sock)
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        (b"x-note", b"one\r\nset-cookie: injected=1"),
+        (b"x-note", b"one\nset-cookie: injected=1"),
+        (b"x-note", b"one\rtwo"),
+        (b"x-note\r\nset-cookie", b"injected=1"),
+    ],
+)
+def test_a_header_holding_a_line_break_is_never_sent(header: tuple[bytes, bytes]) -> None:
+    """No response splitting: such a header makes the answer a 500, with nothing of it on the wire."""
+
+    async def splitting(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-length", b"2"), header]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with Running(splitting) as running, running.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = read_response(sock, bytearray())
+        assert (status, body) == (b"HTTP/1.1 500 Internal Server Error", b"Internal Server Error")
+        assert b"set-cookie" not in headers and b"x-note" not in headers
+        assert closed(sock)
+
+
 def test_idle_keep_alive_connections_are_closed_after_the_timeout() -> None:
     with Running(echo, keep_alive_timeout=0.2) as running, running.connect() as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
