@@ -49,6 +49,7 @@ class Listener:
         self.retry_after = retry_after
         self.listening = False
         self._server: asyncio.AbstractServer | None = None
+        self._connecting: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self.sock.setblocking(False)
@@ -73,8 +74,10 @@ class Listener:
         while taken < self.batch:
             try:
                 conn, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                break  # the queue is empty (or a client gave up before it was taken)
+            except BlockingIOError:
+                break  # the queue is empty
+            except ConnectionAbortedError:
+                continue  # a client gave up while it waited; others may still be there
             except OSError as error:  # out of file descriptors, or of memory: wait, then try again
                 log.error("localviyo: cannot accept connections (%s); trying again shortly", error)
                 self.loop.remove_reader(self.sock.fileno())
@@ -84,7 +87,9 @@ class Listener:
             conn.setblocking(False)
             if conn.family in (socket.AF_INET, socket.AF_INET6):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.loop.create_task(self._connect(conn))
+            task = self.loop.create_task(self._connect(conn))
+            self._connecting.add(task)  # the loop keeps only a weak reference to a task
+            task.add_done_callback(self._connecting.discard)
         return taken
 
     async def _connect(self, conn: socket.socket) -> None:
