@@ -135,7 +135,7 @@ function init(args)
   if ffi then
     file:close()
     blob = ffi.cast("char *", ffi.C.malloc(size))
-    assert blob ~= nil, "no memory for the values"
+    assert(blob ~= nil, "no memory for the values")
     local stream = ffi.C.fopen(path, "rb")
     assert(stream ~= nil, "cannot open the values file")
     assert(ffi.C.fread(blob, 1, size, stream) == size, "short read of the values file")
