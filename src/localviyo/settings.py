@@ -62,7 +62,11 @@ def _bool(text: str) -> bool:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("host", "127.0.0.1", "Interface to listen on."),
+    Setting(
+        "host",
+        "127.0.0.1",
+        "Interface to listen on: an IPv4 or IPv6 address (`::` takes IPv4 too), or a name's IPv4 address.",
+    ),
     Setting("port", 8700, "TCP port to listen on.", parse=int),
     Setting("database_url", DEFAULT_DATABASE_URL, "Where profiles and keys live: sqlite:///PATH."),
     Setting(
