@@ -10,9 +10,10 @@ A few inputs are odd but valid (duplicate keys, unknown top-level members, a 100
 10,000-key property map within the 100 KB limit): those must be accepted whole and stored exactly as the
 response says, or nothing at all.
 
-Requests that the HTTP parser itself refuses (a control character in a header value, a URL past the
-parser's limit) never reach the application; the HTTP server answers them with a plain-text 400. Those
-cases are marked `http_layer` and accept that answer as well as a JSON:API error.
+Requests that the HTTP parser itself may refuse (a control character in a header value, raw bytes
+outside ASCII in the path, a huge header or URL) never reach the application then; the HTTP server answers
+them with a plain-text 400. Those cases are marked `http_layer` and accept that answer as well as a
+JSON:API error (httptools sets no limit on a URL's length: a 700 KB one reaches the app, which refuses it).
 """
 
 from __future__ import annotations
