@@ -3,7 +3,8 @@
 Each request becomes a `Cycle` whose app call runs as a task; requests pipelined behind it wait their
 turn, so answers leave in the order the requests came. The status line, headers and a final body go out
 in a single `transport.write`: one send and one segment for the answers localviyo gives, where a server
-that writes the head and the body apart pays for two.
+that writes the head and the body apart pays for two. That write waits in the server's outbox until the
+loop's next turn, when the answers of a turn leave back to back (outbox.py says why).
 
 What a general server does and this one keeps: keep-alive (HTTP/1.1 by default, HTTP/1.0 on request),
 `Connection: close`, chunked bodies both ways, `Expect: 100-continue`, bodies read as the app asks for
@@ -23,6 +24,7 @@ from typing import Any
 
 import httptools
 
+from localviyo.http import outbox
 from localviyo.http.cycle import Cycle, plain_response
 from localviyo.http.state import ServerState
 
@@ -51,6 +53,8 @@ class Connection(asyncio.Protocol):
         self.idle_since: float | None = None  # when the last answer left, while nothing else is asked
         self.eof = False  # the client has shut its side: answer what it asked, then close
         self.closed = False
+        self.unsent: list[bytes] = []  # written, waiting in the server's outbox (outbox.py)
+        self.unsent_size = 0
 
     # asyncio.Protocol
 
@@ -64,6 +68,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.unsent, self.unsent_size = [], 0
         self.state.connections.discard(self)
         for cycle in (self.active, self.parsing, *self.waiting):
             if cycle is not None:
@@ -145,6 +150,23 @@ class Connection(asyncio.Protocol):
     # what the cycles ask of their connection
 
     def write(self, data: bytes) -> None:
+        """Send `data` at the start of the loop's next turn, with the other answers of this one."""
+        if self.transport is None or self.closed or not data:
+            return
+        if not self.unsent:
+            self.state.outbox.add(self, self.loop)
+        self.unsent.append(data)
+        self.unsent_size += len(data)
+        if self.unsent_size > outbox.HIGH_WATER:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is waiting now."""
+        unsent = self.unsent
+        if not unsent:
+            return
+        data = unsent[0] if len(unsent) == 1 else b"".join(unsent)
+        self.unsent, self.unsent_size = [], 0
         if self.transport is not None and not self.closed:
             self.transport.write(data)
 
@@ -164,6 +186,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
+            self.flush()
             self.closed = True
             self.transport.close()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from localviyo.http.outbox import Outbox
+
 
 @dataclass
 class ServerState:
@@ -13,3 +15,4 @@ class ServerState:
     connections: set[Any] = field(default_factory=set)
     stopping: bool = False
     access_log: bool = False  # a line at INFO for each answer
+    outbox: Outbox = field(default_factory=Outbox)  # the connections with bytes waiting to be sent
