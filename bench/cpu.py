@@ -3,8 +3,10 @@
 `busy()` is the machine's busy CPU time from /proc/stat; `process_tree()` is the CPU time of a process
 and its descendants (a `--workers` server is a supervisor and its workers). A measurement records the
 cores used by everything else ("other CPU": neither the server nor wrk), so a figure taken while other
-work ran says so. `wait_for_quiet` holds a series back until the machine is idle enough, for a while.
-`split_cores` and `pin_process` are `--pin on`: the server on one core, wrk on the others.
+work ran says so, and the steal time (`steal()`: the hypervisor running another guest while ours had
+work), which on a VM comes in slices of about 10 ms that every request in flight waits out.
+`wait_for_quiet` holds a series back until the machine is idle enough, for a while. `split_cores` and
+`pin_process` are `--pin on`: the server on one core, wrk on the others.
 """
 
 from __future__ import annotations
@@ -16,16 +18,32 @@ from pathlib import Path
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def busy() -> float:
-    """Seconds of CPU the whole machine spent busy since boot (0.0 without /proc)."""
+def _totals() -> list[int]:
+    """The machine's line of /proc/stat: user nice system idle iowait irq softirq steal guest guest_nice."""
     try:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     except OSError:
+        return []
+    return [int(value) for value in fields]
+
+
+def busy() -> float:
+    """Seconds of CPU the whole machine spent busy since boot, steal not included (0.0 without /proc)."""
+    values = _totals()
+    if not values:
         return 0.0
-    values = [int(value) for value in fields]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
     guest = sum(values[8:10]) if len(values) > 9 else 0  # already counted in user and nice
-    return (sum(values) - idle - guest) / TICK
+    return (sum(values) - idle - guest - _steal(values)) / TICK
+
+
+def steal() -> float:
+    """Seconds since boot that the hypervisor ran something else while this machine's CPUs had work."""
+    return _steal(_totals()) / TICK
+
+
+def _steal(values: list[int]) -> int:
+    return values[7] if len(values) > 7 else 0
 
 
 def _children(pid: int) -> list[int]:

@@ -58,10 +58,11 @@ def measure(
         if cores >= options.quiet_threshold:
             run.log(f"  note: other work is using {cores:.2f} cores; measuring anyway")
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started, busy, own = time.perf_counter(), cpu.busy(), cpu.process_tree(server.process.pid)
+    started, busy, own, stolen = time.perf_counter(), cpu.busy(), cpu.process_tree(server.process.pid), cpu.steal()
     result = _wrk(run, server, script, connections, duration)
     seconds = time.perf_counter() - started
     own = cpu.process_tree(server.process.pid) - own
+    stolen = cpu.steal() - stolen
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     other = max(0.0, cpu.busy() - busy - own - wrk)
@@ -69,6 +70,7 @@ def measure(
         "server_cores": round(own / seconds, 2),
         "wrk_cores": round(wrk / seconds, 2),
         "other_cores": round(other / seconds, 2),
+        "steal_cores": round(stolen / seconds, 3),
     }
 
 

@@ -166,7 +166,7 @@ def tables(result: dict[str, Any]) -> str:
     lines: list[str] = []
     header = (
         f"{'store':<14} {'profiles':>9} {'conns':>5}  {'server':<11} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'errors':>6}  {'rps/stor':>8} {'p99/stor':>8} {'rps/http':>8} {'other':>5}"
+        f" {'errors':>6}  {'rps/stor':>8} {'p99/stor':>8} {'rps/http':>8} {'other':>5} {'steal':>5}"
     )
     for benchmark in BENCHMARKS:
         rows = [record for record in records if record["benchmark"] == benchmark.name]
@@ -189,6 +189,7 @@ def tables(result: dict[str, Any]) -> str:
                 f" {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['non_2xx'] + r['socket_errors']:>6}"
                 f"  {_cell(r.get('rps_vs_storage'), '8.2f'):>8} {_cell(r.get('p99_vs_storage'), '8.2f'):>8}"
                 f" {_cell(r.get('rps_vs_http'), '8.2f'):>8} {_cell(r.get('other_cores'), '5.2f'):>5}"
+                f" {_cell(r.get('steal_cores'), '5.2f'):>5}"
             )
     variants = result.get("options", {}).get("variants") or []
     if variants:
@@ -239,5 +240,6 @@ def tables(result: dict[str, Any]) -> str:
         )
     load = result["load_average"]
     lines += ["", "other = cores used by other work on the machine during the measurement (not the server, not wrk)"]
+    lines += ["steal = cores the hypervisor gave to other guests while this machine had work (/proc/stat steal)"]
     lines += [f"load average before {load['before']}, after {load['after']}"]
     return "\n".join(lines)

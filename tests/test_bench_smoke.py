@@ -54,6 +54,10 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert run["non_2xx"] == 0, where  # the workloads still speak the API: no 4xx/5xx
         assert run["socket_errors"] == 0, where
         assert 0 < run["p50_ms"] <= run["p99_ms"], where
+        # Who used the CPU meanwhile, steal apart from other work: figures of cores on a two-core machine.
+        for name in ("server_cores", "wrk_cores", "other_cores", "steal_cores"):
+            assert 0 <= run[name] <= (os.cpu_count() or 1), (where, name)
+        assert run["server_cores"] > 0, where
 
     def servers(benchmark: str, store: str) -> set[str]:
         return {run["server"] for run in runs if run["benchmark"] == benchmark and run["store"] == store}
