@@ -89,5 +89,5 @@ class Run:
             + (f"  non-2xx {result.non_2xx}" if result.non_2xx else "")
             + (f"  socket errors {result.socket_errors}" if result.socket_errors else "")
             + f"  cpu: server {usage['server_cores']:.2f} wrk {usage['wrk_cores']:.2f} other {usage['other_cores']:.2f}"
-            + f" steal {usage.get('steal_cores', 0.0):.2f}"
+            + f" steal {usage['steal_cores']:.2f}"
         )
