@@ -31,6 +31,7 @@ from localviyo.app import LocalviyoApp
 from localviyo.core.document import Changes
 from localviyo.core.keys import FULL_ACCESS
 from localviyo.core.profile import Profile
+from localviyo.storage.group_commit import CommitFailed, GroupCommit
 from localviyo.storage.sqlite import SQLiteStore
 
 START = 1_794_830_400.0  # 2026-11-16T12:00:00Z, after every revision the tests send
@@ -156,6 +157,103 @@ def test_a_write_that_fails_halfway_is_undone_and_the_batch_goes_on(harness: Har
 
     _serving(harness, scenario)
     assert harness.committed_first_names() == {ann: "ann-2", bob: "bob", cat: "cat-2"}
+
+
+def _refuse_updates_to(path: Path, first_name: str, *, after_writing_elsewhere: bool) -> None:
+    """A trigger that aborts the UPDATE giving a profile `first_name` (after writing a row elsewhere)."""
+    when = "AFTER" if after_writing_elsewhere else "BEFORE"
+    write = "INSERT INTO side VALUES ('written');" if after_writing_elsewhere else ""
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            f"""
+            CREATE TABLE side (note TEXT);
+            CREATE TRIGGER refuse {when} UPDATE ON profiles
+                WHEN json_extract(NEW.body, '$.first_name') = '{first_name}'
+                BEGIN {write} SELECT RAISE(ABORT, 'refused'); END;
+            """
+        )
+
+
+def _rename_three(harness: Harness, middle: str) -> Sequence[Reply]:
+    ann, bob, cat = harness.ids.values()
+
+    async def scenario() -> Sequence[Reply]:
+        return await asyncio.gather(
+            harness.rename(ann, "ann-2"), harness.rename(bob, middle), harness.rename(cat, "cat-2")
+        )
+
+    replies: Sequence[Reply] = _serving(harness, scenario)
+    return replies
+
+
+def test_an_update_its_own_statement_refuses_leaves_the_batch_alone(harness: Harness) -> None:
+    """An update opens no savepoint: it changes the file with one statement, which SQLite undoes by itself
+    when it fails, and the batch it ran in goes on."""
+    _refuse_updates_to(harness.path, "refused", after_writing_elsewhere=False)
+    before, refused, after = _rename_three(harness, "refused")
+    assert (before.status, after.status) == (200, 200)
+    assert_error(refused, 500, server_error())  # a constraint, but no identifier taken: not a 409
+    ann, bob, cat = harness.ids.values()
+    assert harness.committed_first_names() == {ann: "ann-2", bob: "bob", cat: "cat-2"}
+
+
+def test_a_refused_update_that_had_changed_rows_takes_its_batch_down_rather_than_keep_half_of_it(
+    harness: Harness,
+) -> None:
+    """Whether an update's statement changed anything is told by the connection's count of changed rows,
+    which counts a trigger's rows even when the statement then fails. So an update whose trigger wrote
+    before refusing it counts as changed, and, with no savepoint to roll back to, its whole batch is rolled
+    back and answered 500: more than needed (SQLite did undo the statement), never less; the next write
+    starts a batch of its own. localviyo's schema has no triggers: only one added to the file costs this."""
+    _refuse_updates_to(harness.path, "refused", after_writing_elsewhere=True)
+    lost, refused, after = _rename_three(harness, "refused")
+    assert_error(lost, 500, server_error())
+    assert_error(refused, 500, server_error())
+    assert after.status == 200
+    ann, bob, cat = harness.ids.values()
+    assert harness.committed_first_names() == {ann: "ann", bob: "bob", cat: "cat-2"}
+    with sqlite3.connect(harness.path) as db:
+        assert db.execute("SELECT count(*) FROM side").fetchone() == (0,)
+
+
+def test_a_one_statement_write_opens_no_savepoint_and_failing_after_its_statement_loses_its_batch(
+    tmp_path: Path,
+) -> None:
+    """GroupCommit itself: a write that promised one statement and fails after it cannot be undone alone,
+    so the whole batch is rolled back and everyone of it hears CommitFailed; one that fails before it
+    changed anything leaves the batch alone."""
+    db = sqlite3.connect(tmp_path / "group.db", isolation_level=None, check_same_thread=False)
+    db.execute("CREATE TABLE names (name TEXT)")
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+
+    async def scenario() -> None:
+        group = GroupCommit(db, threading.RLock(), asyncio.get_running_loop())
+        with group.write(one_statement=True) as write:
+            write.execute("INSERT INTO names VALUES ('first')")
+        with pytest.raises(ValueError), group.write(one_statement=True) as write:
+            raise ValueError("refused before its statement")
+        batch = group.open
+        assert batch is not None
+        with pytest.raises(CommitFailed), group.write(one_statement=True) as write:
+            write.execute("INSERT INTO names VALUES ('second')")
+            raise ValueError("failed after its statement")
+        assert group.open is None
+        with pytest.raises(CommitFailed):
+            await batch
+        with group.write() as write:
+            write.execute("INSERT INTO names VALUES ('third')")
+        later = group.open
+        assert later is not None
+        await later
+
+    asyncio.run(scenario())
+    assert db.execute("SELECT name FROM names").fetchall() == [("third",)]
+    assert [sql for sql in statements if "SAVEPOINT" in sql or "RELEASE" in sql] == [
+        "SAVEPOINT write",
+        "RELEASE write",
+    ]
+    db.close()
 
 
 def _doom_commits_of(path: Path, first_name: str) -> None:

@@ -44,7 +44,7 @@ class PostgresStore(RelationalStore):
         return converted
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, *, one_statement: bool = False) -> Iterator[Connection]:
         with self._pool.connection() as connection, connection.transaction():
             yield connection
 

@@ -53,7 +53,10 @@ class RelationalStore:
     FOR_UPDATE: ClassVar[str] = ""
     UNIQUE_VIOLATION: ClassVar[tuple[type[Exception], ...]] = ()
 
-    def _write(self) -> AbstractContextManager[Connection]:
+    def _write(self, *, one_statement: bool = False) -> AbstractContextManager[Connection]:
+        """One transaction (or, sharing one, as atomic as one). `one_statement`: the block changes the
+        database with one statement at most, which SQLite undoes by itself when it fails, so a shared
+        transaction needs no savepoint around it (storage/group_commit.py)."""
         raise NotImplementedError
 
     def _read(self) -> AbstractContextManager[Connection]:
@@ -247,7 +250,7 @@ class RelationalStore:
 
     def create_profile(self, account_id: str, profile: Profile) -> Profile:
         try:
-            with self._write() as db:
+            with self._write(one_statement=True) as db:
                 self._insert(db, account_id, profile)
         except self.UNIQUE_VIOLATION as error:
             raise self._duplicate(account_id, profile, error) from None
@@ -256,7 +259,7 @@ class RelationalStore:
     def update_profile(self, account_id: str, profile_id: str, change: Callable[[Profile], Profile]) -> Profile:
         new: Profile | None = None
         try:
-            with self._write() as db:
+            with self._write(one_statement=True) as db:
                 old = self._load(db, account_id, profile_id)
                 if old is None:
                     raise profile_not_found(profile_id)
@@ -280,7 +283,7 @@ class RelationalStore:
             new: Profile | None = None
             creating = False
             try:
-                with self._write() as db:
+                with self._write(one_statement=True) as db:
                     if profile_id is not None:
                         old = self._load(db, account_id, profile_id)
                         if old is None:

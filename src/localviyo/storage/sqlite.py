@@ -132,10 +132,10 @@ class SQLiteStore(RelationalStore):
         self._db.execute(f"PRAGMA synchronous = {self._synchronous}")
         self._db.execute("PRAGMA foreign_keys = ON")
 
-    def _write(self) -> AbstractContextManager[Connection]:
+    def _write(self, *, one_statement: bool = False) -> AbstractContextManager[Connection]:
         group = self._group
         if group is not None and threading.get_ident() == self._loop_thread:
-            return group.write()
+            return group.write(one_statement=one_statement)
         return _Transaction(self._db, self._lock, self._committed)
 
     def _committed(self) -> None:
