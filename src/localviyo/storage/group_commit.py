@@ -13,11 +13,11 @@ last one's writes, as they would have one transaction at a time.
 
 A write that changes the file with one statement at most (an update, a create: reads, then one `UPDATE`
 or `INSERT`) needs no savepoint: SQLite undoes a statement that fails by itself, and the transaction goes
-on. Opening and releasing one cost about 6% of an update's time on the loop (issue 6). Should such a
-write fail after its statement has changed rows, nothing can undo it alone, so the whole batch is rolled
-back and answered 500, as when its COMMIT fails. The connection's count of changed rows tells; it also
-counts the rows a trigger wrote before its statement failed, so such a failure costs the batch too (more
-than needed, never less; localviyo's schema has no triggers).
+on. Opening and releasing one cost about 6% of an update's time on the loop (bench/README.md, twelfth
+round). Should such a write fail after its statement has changed rows, nothing can undo it alone, so the
+whole batch is rolled back and answered 500, as when its COMMIT fails. The connection's count of changed
+rows tells; it also counts the rows a trigger wrote before its statement failed, so such a failure costs
+the batch too (more than needed, never less; localviyo's schema has no triggers).
 
 Nobody is answered before the commit: whoever did work on the loop while a batch was open awaits it
 first (the store's `pending_commit()`). That includes reads, which may have seen the batch's writes.
@@ -127,7 +127,7 @@ class _Savepoint:
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         group = self._group
         db = group.db
-        answer = kind is None  # whether the caller must hear of the loss (it knows of its own failure)
+        answer = kind is None  # a block that failed raises its own error, unless it hides a loss (below)
         try:
             if db.in_transaction:
                 if self._one_statement:
