@@ -221,9 +221,11 @@ def test_a_one_statement_write_opens_no_savepoint_and_failing_after_its_statemen
 ) -> None:
     """GroupCommit itself: a write that promised one statement and fails after it cannot be undone alone,
     so the whole batch is rolled back and everyone of it hears CommitFailed; one that fails before it
-    changed anything leaves the batch alone."""
+    changed anything, or whose statement a unique index refuses (SQLite undoes that statement), leaves
+    the batch alone."""
     db = sqlite3.connect(tmp_path / "group.db", isolation_level=None, check_same_thread=False)
     db.execute("CREATE TABLE names (name TEXT)")
+    db.execute("CREATE UNIQUE INDEX names_unique ON names (name)")
     statements: list[str] = []
     db.set_trace_callback(statements.append)
 
@@ -231,10 +233,14 @@ def test_a_one_statement_write_opens_no_savepoint_and_failing_after_its_statemen
         group = GroupCommit(db, threading.RLock(), asyncio.get_running_loop())
         with group.write(one_statement=True) as write:
             write.execute("INSERT INTO names VALUES ('first')")
-        with pytest.raises(ValueError), group.write(one_statement=True) as write:
-            raise ValueError("refused before its statement")
         batch = group.open
         assert batch is not None
+        with pytest.raises(ValueError), group.write(one_statement=True) as write:
+            raise ValueError("refused before its statement")
+        with pytest.raises(sqlite3.IntegrityError), group.write(one_statement=True) as write:
+            write.execute("INSERT INTO names VALUES ('first')")
+        assert group.open is batch
+        assert write.execute("SELECT name FROM names").fetchall() == [("first",)]
         with pytest.raises(CommitFailed), group.write(one_statement=True) as write:
             write.execute("INSERT INTO names VALUES ('second')")
             raise ValueError("failed after its statement")
