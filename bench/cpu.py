@@ -1,12 +1,13 @@
 """Who used the CPU during a measurement: the machine may be shared, and on two cores it shows.
 
-`busy()` is the machine's busy CPU time from /proc/stat; `process_tree()` is the CPU time of a process
-and its descendants (a `--workers` server is a supervisor and its workers). A measurement records the
-cores used by everything else ("other CPU": neither the server nor wrk), so a figure taken while other
-work ran says so, and the steal time (`steal()`: the hypervisor running another guest while ours had
-work), which on a VM comes in slices of about 10 ms that every request in flight waits out.
-`wait_for_quiet` holds a series back until the machine is idle enough, for a while. `split_cores` and
-`pin_process` are `--pin on`: the server on one core, wrk on the others.
+`busy()` is the machine's busy CPU time from /proc/stat (`machine()` gives it with the steal time, from
+one reading); `process_tree()` is the CPU time of a process and its descendants (a `--workers` server is
+a supervisor and its workers). A measurement records the cores used by everything else ("other CPU":
+neither the server nor wrk), so a figure taken while other work ran says so, and the steal time
+(`steal()`: the hypervisor running another guest while ours had work), which on a VM comes in slices of
+about 10 ms that every request in flight waits out. `wait_for_quiet` holds a series back until the
+machine is idle enough, for a while. `split_cores` and `pin_process` are `--pin on`: the server on one
+core, wrk on the others.
 """
 
 from __future__ import annotations
@@ -27,23 +28,27 @@ def _totals() -> list[int]:
     return [int(value) for value in fields]
 
 
-def busy() -> float:
-    """Seconds of CPU the whole machine spent busy since boot, steal not included (0.0 without /proc)."""
+def machine() -> tuple[float, float]:
+    """Seconds since boot of the whole machine's busy CPU time (steal not included) and of its steal
+    time (the hypervisor running something else while this machine's CPUs had work), from one reading of
+    /proc/stat, so the two are of the same instant; (0.0, 0.0) without /proc."""
     values = _totals()
     if not values:
-        return 0.0
+        return 0.0, 0.0
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
     guest = sum(values[8:10]) if len(values) > 9 else 0  # already counted in user and nice
-    return (sum(values) - idle - guest - _steal(values)) / TICK
+    stolen = values[7] if len(values) > 7 else 0
+    return (sum(values) - idle - guest - stolen) / TICK, stolen / TICK
+
+
+def busy() -> float:
+    """Seconds of CPU the whole machine spent busy since boot, steal not included (0.0 without /proc)."""
+    return machine()[0]
 
 
 def steal() -> float:
     """Seconds since boot that the hypervisor ran something else while this machine's CPUs had work."""
-    return _steal(_totals()) / TICK
-
-
-def _steal(values: list[int]) -> int:
-    return values[7] if len(values) > 7 else 0
+    return machine()[1]
 
 
 def _children(pid: int) -> list[int]:

@@ -58,14 +58,15 @@ def measure(
         if cores >= options.quiet_threshold:
             run.log(f"  note: other work is using {cores:.2f} cores; measuring anyway")
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started, busy, own, stolen = time.perf_counter(), cpu.busy(), cpu.process_tree(server.process.pid), cpu.steal()
+    started, (busy, stolen), own = time.perf_counter(), cpu.machine(), cpu.process_tree(server.process.pid)
     result = _wrk(run, server, script, connections, duration)
     seconds = time.perf_counter() - started
     own = cpu.process_tree(server.process.pid) - own
-    stolen = cpu.steal() - stolen
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
-    other = max(0.0, cpu.busy() - busy - own - wrk)
+    busy_after, stolen_after = cpu.machine()
+    stolen = stolen_after - stolen
+    other = max(0.0, busy_after - busy - own - wrk)
     return result, {
         "server_cores": round(own / seconds, 2),
         "wrk_cores": round(wrk / seconds, 2),

@@ -14,14 +14,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 import pytest
-import uvloop
+from loops import LOOPS
 
 from localviyo.http.listener import Listener, bind
-
-LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
-    "asyncio": asyncio.new_event_loop,
-    "uvloop": uvloop.new_event_loop,
-}
 
 
 def run(make_loop: Callable[[], asyncio.AbstractEventLoop], main: Coroutine[Any, Any, None]) -> None:

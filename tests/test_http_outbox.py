@@ -14,16 +14,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-import uvloop
+from loops import LOOPS
 
 from localviyo.http.outbox import HIGH_WATER
 from localviyo.http.protocol import Connection
 from localviyo.http.state import ServerState
 
-LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
-    "asyncio": asyncio.new_event_loop,
-    "uvloop": uvloop.new_event_loop,
-}
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
