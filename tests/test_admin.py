@@ -75,6 +75,21 @@ def test_admin_reset_everything(server: Server) -> None:
     assert server.api("GET", f"/api/profiles/{MISSING}/").headers["RateLimit-Remaining"] == "698"
 
 
+def test_the_journal_keeps_every_api_request_however_it_ends_and_no_admin_call(server: Server) -> None:
+    assert server.api("GET", "/api/nowhere/").status_code == 404  # no route
+    assert server.api("DELETE", f"/api/profiles/{MISSING}/").status_code == 405
+    assert server.http.request("OPTIONS", "/api/profiles/").status_code == 204
+    assert server.api("GET", f"/api/profiles/{MISSING}/").status_code == 404  # the operation's own 404
+    assert server.admin("GET", "health").status_code == 200
+    entries = [(entry.method, entry.path, entry.status, entry.operation) for entry in server.app.journal]
+    assert entries == [
+        ("GET", "/api/nowhere/", 404, None),
+        ("DELETE", f"/api/profiles/{MISSING}/", 405, None),
+        ("OPTIONS", "/api/profiles/", 204, None),
+        ("GET", f"/api/profiles/{MISSING}/", 404, "get_profile"),
+    ]
+
+
 def test_admin_reset_one_account(server: Server) -> None:
     mine = create(server, "mine@example.com")
     other_key = accounts.create_key(server.app.store, server.app.clock, account="other", scopes=("*",))

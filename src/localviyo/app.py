@@ -75,78 +75,94 @@ class LocalviyoApp:
         self._revisions: dict[tuple[str | None, str, str], Revision] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            self.store.serve_on(asyncio.get_running_loop(), group_commit=self.settings.group_commit)
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            self.store.stop_serving()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
             return
+        # One coroutine from request to journal for an API call on an inline store (the path every request
+        # of a benchmark takes): each coroutine, closure or copy more costs every request (bench/README.md,
+        # thirteenth round).
         started = time.perf_counter()
-        response, request, operation = await self._handle(scope, receive)
-        if response.delay:
-            await asyncio.sleep(response.delay)
-        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()]
-        if response.body:
-            headers.append((b"content-type", response.content_type.encode()))
-        headers.append((b"content-length", str(len(response.body)).encode()))
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else response.body})
-        if request is not None and not request.path.startswith(PREFIX):
-            self.journal.record(
-                time=self.clock.time(),
-                method=request.method,
-                path=request.path,
-                query_string=request.query_string,
-                headers=request.headers,
-                body=request.body,
-                status=response.status,
-                response=response.body,
-                operation=operation.id if operation else None,
-                account=request.account_id or None,
-                duration_ms=(time.perf_counter() - started) * 1000,
-            )
-
-    async def _handle(self, scope: Scope, receive: Receive) -> tuple[Response, Request | None, Operation | None]:
         request: Request | None = None
         operation: Operation | None = None
         try:
-            # ASGI servers give header names in lower case (the specification asks them to).
-            headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-            request = Request(
-                method=scope["method"],
-                path=scope["path"],
-                query_string=scope["query_string"].decode("latin-1"),
-                headers=headers,
-                body=b"",
-                base_url=self._base_url(scope, headers),
-            )
-            if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
-                if self.admin is None:
-                    raise NotFound(NO_ROUTE, pointer="/data/")
-                request.body = await read_body(headers, receive, ADMIN_MAX_BODY_BYTES)
-                return await self._run(self.admin.handle, request), request, None
-            if "\x00" in request.path:
-                raise NotFound(NO_ROUTE, pointer="/data/")  # no id or route holds a NUL
-            if field_count(request.query_string) > MAX_QUERY_PARAMETERS:
-                request.query  # noqa: B018 — parsing it raises the 400 for too many parameters
-            operation = self._route(request)
-            if operation is None:
-                return Response(204, headers={"Allow": ", ".join(self._allow(request.path))}), request, None
-            request.body = await read_body(headers, receive, MAX_BODY_BYTES)
+            request = self._request(scope)
+            path = request.path
+            if path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/"):
+                response = await self._admin(request, receive)
+            else:
+                operation = self._route(request)
+                if operation is None:
+                    response = Response(204, headers={"Allow": ", ".join(self._allow(path))})
+                else:
+                    request.body = await read_body(request.headers, receive, MAX_BODY_BYTES)
+                    if not self.store.inline:
+                        response = await asyncio.to_thread(self.process, operation, request)
+                    else:
+                        response = self.process(operation, request)
+                        # The work shared a transaction with others of this turn (group commit): answer once
+                        # it is stored. If it could not be, nothing of it was, and the answer is a 500
+                        # (already logged).
+                        pending = self.store.pending_commit()
+                        if pending is not None:
+                            try:
+                                await pending
+                            except Exception:
+                                response = self.error_response(ServerError(SERVER_ERROR))
         except (APIError, Errors) as error:
-            return self.error_response(error), request, operation
+            response = self.error_response(error)
         except Exception:
             log.exception("unhandled error routing %s %s", scope.get("method"), scope.get("path"))
-            return self.error_response(ServerError(SERVER_ERROR)), request, operation
-        return await self._run(lambda r: self.process(operation, r), request), request, operation
+            response = self.error_response(ServerError(SERVER_ERROR))
+        if response.delay:
+            await asyncio.sleep(response.delay)
+        body = response.body
+        if response.headers:
+            headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()]
+        else:
+            headers = []
+        if body:
+            headers.append((b"content-type", response.content_type.encode()))
+        headers.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        if request is not None and not request.path.startswith(PREFIX):  # the admin API is not journaled
+            self.journal.record(
+                self.clock.time(),
+                request.method,
+                request.path,
+                request.query_string,
+                request.headers,
+                request.body,
+                response.status,
+                body,
+                operation.id if operation else None,
+                request.account_id or None,
+                (time.perf_counter() - started) * 1000,
+            )
 
-    async def _run(self, work: Callable[[Request], Response], request: Request) -> Response:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        self.store.serve_on(asyncio.get_running_loop(), group_commit=self.settings.group_commit)
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        self.store.stop_serving()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    def _request(self, scope: Scope) -> Request:
+        # ASGI servers give header names in lower case (the specification asks them to).
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        query_string = scope["query_string"].decode("latin-1")
+        return Request(scope["method"], scope["path"], query_string, headers, b"", self._base_url(scope, headers))
+
+    async def _admin(self, request: Request, receive: Receive) -> Response:
+        if self.admin is None:
+            raise NotFound(NO_ROUTE, pointer="/data/")
+        request.body = await read_body(request.headers, receive, ADMIN_MAX_BODY_BYTES)
+        handle = self.admin.handle
+
         def guarded(request: Request) -> Response:
             try:
-                return work(request)
+                return handle(request)
             except (APIError, Errors) as error:
                 return self.error_response(error)
             except RecursionError:
@@ -160,8 +176,6 @@ class LocalviyoApp:
         response = guarded(request)
         pending = self.store.pending_commit()
         if pending is not None:
-            # The work shared a transaction with others of this turn (group commit): answer once it is
-            # stored. If it could not be, nothing of it was, and the answer is a 500 (already logged).
             try:
                 await pending
             except Exception:
@@ -170,6 +184,10 @@ class LocalviyoApp:
 
     def _route(self, request: Request) -> Operation | None:
         """The operation for this method and path; None for OPTIONS."""
+        if "\x00" in request.path:
+            raise NotFound(NO_ROUTE, pointer="/data/")  # no id or route holds a NUL
+        if request.query_string and field_count(request.query_string) > MAX_QUERY_PARAMETERS:
+            request.query  # noqa: B018 — parsing it raises the 400 for too many parameters
         matched = self.router.match(request.path)
         if matched is None:
             raise NotFound(NO_ROUTE, pointer="/data/")

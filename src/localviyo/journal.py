@@ -118,7 +118,6 @@ class Journal:
 
     def record(
         self,
-        *,
         time: float,
         method: str,
         path: str,

@@ -49,9 +49,10 @@ class Request:
         return self._query
 
     def json(self) -> Any:
-        media_type = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if self.body.strip() == b"":
+        body = self.body
+        if not body or body.isspace():  # bytes.isspace: the whitespace bytes.strip() removes, without a copy
             return None
+        media_type = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type not in JSON_TYPES:
             raise UnsupportedMediaType(media_type)
         try:

@@ -228,11 +228,12 @@ class RelationalStore:
         self._check_unique(db, account_id, new, new_keys, old_keys)
         # Only the columns whose values change, so the database leaves the indexes of the others alone.
         if old_keys == new_keys and old.created == new.created and old.external_id == new.external_id:
-            changed = {"updated": new.updated, "body": self._body(new)}
-        else:
-            before = self._row(old, body=False, keys=old_keys)
-            row = self._row(new, keys=new_keys)
-            changed = {name: value for name, value in row.items() if name == "body" or before.get(name) != value}
+            sql = f"UPDATE profiles SET updated = ?, body = {self.BODY_IN} WHERE account_id = ? AND id = ?"
+            self._x(db, sql, (new.updated, self._body(new), account_id, old.id))
+            return new
+        before = self._row(old, body=False, keys=old_keys)
+        row = self._row(new, keys=new_keys)
+        changed = {name: value for name, value in row.items() if name == "body" or before.get(name) != value}
         assignments = ", ".join(f"{name} = {mark}" for name, mark in zip(changed, self._marks(changed), strict=True))
         self._x(
             db,
