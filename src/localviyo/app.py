@@ -175,7 +175,7 @@ class LocalviyoApp:
             return await asyncio.to_thread(guarded, request)
         response = guarded(request)
         pending = self.store.pending_commit()
-        if pending is not None:
+        if pending is not None:  # answered once its batch is stored, as an API call is (__call__)
             try:
                 await pending
             except Exception:
