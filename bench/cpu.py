@@ -1,11 +1,11 @@
 """Who used the CPU during a measurement: the machine may be shared, and on two cores it shows.
 
-`busy()` is the machine's busy CPU time from /proc/stat (`machine()` gives it with the steal time, from
-one reading); `process_tree()` is the CPU time of a process and its descendants (a `--workers` server is
-a supervisor and its workers). A measurement records the cores used by everything else ("other CPU":
-neither the server nor wrk), so a figure taken while other work ran says so, and the steal time
-(`steal()`: the hypervisor running another guest while ours had work), which on a VM comes in slices of
-about 10 ms that every request in flight waits out. `wait_for_quiet` holds a series back until the
+`machine()` is the machine's busy CPU time and its steal time (the hypervisor running another guest
+while ours had work) from one reading of /proc/stat, `busy()` the first of the two; `process_tree()` is
+the CPU time of a process and its descendants (a `--workers` server is a supervisor and its workers). A
+measurement records the cores used by everything else ("other CPU": neither the server nor wrk), so a
+figure taken while other work ran says so, and the steal time, which on a VM comes in slices of about
+10 ms that every request in flight waits out. `wait_for_quiet` holds a series back until the
 machine is idle enough, for a while. `split_cores` and `pin_process` are `--pin on`: the server on one
 core, wrk on the others.
 """
@@ -44,11 +44,6 @@ def machine() -> tuple[float, float]:
 def busy() -> float:
     """Seconds of CPU the whole machine spent busy since boot, steal not included (0.0 without /proc)."""
     return machine()[0]
-
-
-def steal() -> float:
-    """Seconds since boot that the hypervisor ran something else while this machine's CPUs had work."""
-    return machine()[1]
 
 
 def _children(pid: int) -> list[int]:

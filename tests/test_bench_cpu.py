@@ -68,10 +68,10 @@ def test_a_server_of_several_processes_is_left_to_the_scheduler() -> None:
 
 
 def test_steal_is_counted_apart_from_busy_time() -> None:
-    """`busy()` leaves steal out and `steal()` gives it: with idle and iowait, they add up to the
+    """`machine()` gives busy time without steal, and steal apart: with idle and iowait, they add up to the
     machine's whole /proc/stat line (guest time is already inside user and nice)."""
     values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    busy, steal = cpu.busy(), cpu.steal()
+    busy, steal = cpu.machine()
     whole = (sum(values) - sum(values[8:10])) / cpu.TICK
     # Read within a moment of each other: a few ticks apart at most (0.01 s each).
     assert abs(steal - values[7] / cpu.TICK) < 0.05

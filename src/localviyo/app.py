@@ -88,7 +88,8 @@ class LocalviyoApp:
         try:
             request = self._request(scope)
             path = request.path
-            if path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/"):
+            admin = path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/")
+            if admin:
                 response = await self._admin(request, receive)
             else:
                 operation = self._route(request)
@@ -100,15 +101,15 @@ class LocalviyoApp:
                         response = await asyncio.to_thread(self.process, operation, request)
                     else:
                         response = self.process(operation, request)
-                        # The work shared a transaction with others of this turn (group commit): answer once
-                        # it is stored. If it could not be, nothing of it was, and the answer is a 500
-                        # (already logged).
-                        pending = self.store.pending_commit()
-                        if pending is not None:
-                            try:
-                                await pending
-                            except Exception:
-                                response = self.error_response(ServerError(SERVER_ERROR))
+            # Work done on the loop may have shared a transaction with others of this turn (group commit):
+            # answer once it is stored. If it could not be, nothing of it was, and the answer is a 500
+            # (already logged).
+            pending = self.store.pending_commit() if admin or operation is not None else None
+            if pending is not None:
+                try:
+                    await pending
+                except Exception:
+                    response = self.error_response(ServerError(SERVER_ERROR))
         except (APIError, Errors) as error:
             response = self.error_response(error)
         except Exception:
@@ -158,29 +159,20 @@ class LocalviyoApp:
         if self.admin is None:
             raise NotFound(NO_ROUTE, pointer="/data/")
         request.body = await read_body(request.headers, receive, ADMIN_MAX_BODY_BYTES)
-        handle = self.admin.handle
-
-        def guarded(request: Request) -> Response:
-            try:
-                return handle(request)
-            except (APIError, Errors) as error:
-                return self.error_response(error)
-            except RecursionError:
-                return self.error_response(Invalid(TOO_DEEP, pointer="/data/"))
-            except Exception:
-                log.exception("unhandled error in %s %s", request.method, request.path)
-                return self.error_response(ServerError(SERVER_ERROR))
-
         if not self.store.inline:
-            return await asyncio.to_thread(guarded, request)
-        response = guarded(request)
-        pending = self.store.pending_commit()
-        if pending is not None:  # answered once its batch is stored, as an API call is (__call__)
-            try:
-                await pending
-            except Exception:
-                return self.error_response(ServerError(SERVER_ERROR))
-        return response
+            return await asyncio.to_thread(self._administer, self.admin, request)
+        return self._administer(self.admin, request)  # its batch, if it wrote, is awaited by __call__
+
+    def _administer(self, admin: Admin, request: Request) -> Response:
+        try:
+            return admin.handle(request)
+        except (APIError, Errors) as error:
+            return self.error_response(error)
+        except RecursionError:
+            return self.error_response(Invalid(TOO_DEEP, pointer="/data/"))
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return self.error_response(ServerError(SERVER_ERROR))
 
     def _route(self, request: Request) -> Operation | None:
         """The operation for this method and path; None for OPTIONS."""
