@@ -24,6 +24,18 @@ first (the store's `pending_commit()`). That includes reads, which may have seen
 When the `COMMIT` fails, nothing of the batch is stored and each of them is answered with a 500. The
 batch holds the store's lock from `BEGIN` to `COMMIT`, so another thread never sees it half done: it
 waits for the commit.
+
+Reads of a turn share a transaction too. Outside one, each `SELECT` is a read transaction of its own:
+SQLite takes a read lock on the WAL and checks the WAL index before it and lets go after it, which cost
+about a third of a lookup by id on the benchmark machine (bench/README.md, fourteenth round). So the
+first read of a turn with no batch open begins a (deferred) transaction, and a callback it queues ends it
+at the start of the next turn; a write of the same turn ends it first and opens its batch, and the
+reads after that write run in the batch, as before. Every request of a turn was received before the turn
+began (each runs in a task that the network queued behind that callback's predecessors; the store's key
+memory relies on the same order), so the snapshot, taken at the turn's first `SELECT`, holds everything
+committed before any of them was sent: another connection's commit during the turn may be missed only by
+requests that were already waiting when it came. Like a batch, the read transaction holds the store's
+lock until it ends, so another thread waits for the end of the turn.
 """
 
 from __future__ import annotations
@@ -52,13 +64,44 @@ class GroupCommit:
         self.db, self.lock, self.loop = db, lock, loop
         self.committed = committed  # told of each batch stored, while the lock is still held
         self.open: asyncio.Future[None] | None = None  # the batch in progress, done when it is committed
+        self.reading: object | None = None  # the turn's read transaction, while one is open (see read)
+        self.reader = _TurnRead(self)
 
     def write(self, *, one_statement: bool = False) -> _Savepoint:
         return _Savepoint(self, one_statement)
 
+    def read(self) -> _TurnRead:
+        return self.reader
+
+    def _begin_read(self) -> None:
+        self.lock.acquire()  # held by the read transaction until it ends
+        try:
+            self.db.execute("BEGIN")
+        except BaseException:
+            self.lock.release()
+            raise
+        token = self.reading = object()
+        self.loop.call_soon(self._end_read, token)
+
+    def end_reads(self) -> None:
+        """End the turn's read transaction now, if one is open (the server is stopping)."""
+        if self.reading is not None:
+            self._end_read(self.reading)
+
+    def _end_read(self, token: object) -> None:
+        if token is not self.reading:
+            return  # ended already: by a write of its turn, or by end_reads
+        self.reading = None
+        try:
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")
+        finally:
+            self.lock.release()
+
     def _begin(self) -> None:
         self.lock.acquire()  # held by the batch itself until it ends
         try:
+            self.end_reads()  # the reads of this turn so far had their snapshot; writes need the newest
             self.db.execute("BEGIN IMMEDIATE")
         except BaseException:
             self.lock.release()
@@ -153,3 +196,26 @@ class _Savepoint:
                 raise lost
         finally:
             group.lock.release()
+
+
+class _TurnRead:
+    """`with group.read() as db`: a read, in the transaction of its turn (opened if there is none)."""
+
+    __slots__ = ("_group",)
+
+    def __init__(self, group: GroupCommit) -> None:
+        self._group = group
+
+    def __enter__(self) -> sqlite3.Connection:
+        group = self._group
+        group.lock.acquire()
+        try:
+            if not group.db.in_transaction:
+                group._begin_read()
+        except BaseException:
+            group.lock.release()
+            raise
+        return group.db
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self._group.lock.release()

@@ -1,10 +1,12 @@
 """The embedded store: one SQLite file in WAL mode.
 
 All work goes through one connection guarded by a lock; while a server runs, a thread with a connection
-of its own also copies the WAL back into the file (storage/checkpoints.py). Every transaction is `BEGIN
-IMMEDIATE`, which takes SQLite's write lock before the first read, so two writers — in this process or
-another one on the same file — are serialised and neither can lose the other's change. Statements are
-short (indexed lookups by key), so the server calls the store directly on its event loop.
+of its own also copies the WAL back into the file (storage/checkpoints.py). Every transaction that
+writes is `BEGIN IMMEDIATE`, which takes SQLite's write lock before the first read, so two writers — in
+this process or another one on the same file — are serialised and neither can lose the other's change.
+On the server's event loop the writes of one turn of the loop share a transaction, and so do its reads
+(storage/group_commit.py). Statements are short (indexed lookups by key), so the server calls the store
+directly on its event loop.
 """
 
 from __future__ import annotations
@@ -146,7 +148,11 @@ class SQLiteStore(RelationalStore):
             checkpointer.committed(total - self._changes_seen)
             self._changes_seen = total
 
-    def _read(self) -> _Locked:
+    def _read(self) -> AbstractContextManager[Connection]:
+        """On the server's loop with group commit, in the transaction of the turn (group_commit.py)."""
+        group = self._group
+        if group is not None and threading.get_ident() == self._loop_thread:
+            return group.read()
         return _Locked(self._db, self._lock)
 
     @property
@@ -179,6 +185,8 @@ class SQLiteStore(RelationalStore):
 
     def stop_serving(self) -> None:
         with self._lock:
+            if self._group is not None and threading.get_ident() == self._loop_thread:
+                self._group.end_reads()
             self._stop_checkpointer()
 
     def _stop_checkpointer(self) -> None:
