@@ -74,6 +74,7 @@ class GroupCommit:
         return self.reader
 
     def _begin_read(self) -> None:
+        self.end_reads()  # one SQLite ended by itself (a failed statement may roll back): let go of it
         self.lock.acquire()  # held by the read transaction until it ends
         try:
             self.db.execute("BEGIN")
