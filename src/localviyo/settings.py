@@ -122,7 +122,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "group_commit",
         True,
-        "SQLite: the writes of one turn of the event loop share one commit, and its reads one read transaction; each answer waits for the commit.",
+        "SQLite: the writes of one turn of the event loop share one commit, and its reads one read transaction;"
+        " each answer waits for the commit.",
         parse=_bool,
     ),
     Setting(
