@@ -85,7 +85,7 @@ class GroupCommit:
         self.loop.call_soon(self._end_read, token)
 
     def end_reads(self) -> None:
-        """End the turn's read transaction now, if one is open (the server is stopping)."""
+        """End the turn's read transaction now, if one is open: a write batch begins, or the server stops."""
         if self.reading is not None:
             self._end_read(self.reading)
 
