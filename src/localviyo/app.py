@@ -166,13 +166,8 @@ class LocalviyoApp:
     def _administer(self, admin: Admin, request: Request) -> Response:
         try:
             return admin.handle(request)
-        except (APIError, Errors) as error:
-            return self.error_response(error)
-        except RecursionError:
-            return self.error_response(Invalid(TOO_DEEP, pointer="/data/"))
-        except Exception:
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            return self.error_response(ServerError(SERVER_ERROR))
+        except Exception as error:
+            return self._failure(error, f"{request.method} {request.path}")
 
     def _route(self, request: Request) -> Operation | None:
         """The operation for this method and path; None for OPTIONS."""
@@ -212,21 +207,25 @@ class LocalviyoApp:
                     raise error
             decision = self._limit(operation, request, key.account_id)
             response = operation.handler(request, self.service)
-        except (APIError, Errors) as error:
-            response = self.error_response(error)
-        except RecursionError:
-            # Input that nests deeper than the decoder refuses (about 1,000 levels) but deep enough to
-            # exhaust a recursive step later: refused like the decoder's, before anything is stored.
-            response = self.error_response(Invalid(TOO_DEEP, pointer="/data/"))
-        except Exception:
-            log.exception("unhandled error in %s", operation.id)
-            response = self.error_response(ServerError(SERVER_ERROR))
+        except Exception as error:
+            response = self._failure(error, operation.id)
         response.delay = delay
         if decision is not None and decision.allowed:
             response.headers["RateLimit-Limit"] = str(decision.limit)
             response.headers["RateLimit-Remaining"] = str(decision.remaining)
             response.headers["RateLimit-Reset"] = str(decision.reset)
         return response
+
+    def _failure(self, error: Exception, where: str) -> Response:
+        """The answer to an operation or admin call that raised `error` (called while it is handled)."""
+        if isinstance(error, APIError | Errors):
+            return self.error_response(error)
+        if isinstance(error, RecursionError):
+            # Input that nests deeper than the decoder refuses (about 1,000 levels) but deep enough to
+            # exhaust a recursive step later: refused like the decoder's, before anything is stored.
+            return self.error_response(Invalid(TOO_DEEP, pointer="/data/"))
+        log.exception("unhandled error in %s", where)
+        return self.error_response(ServerError(SERVER_ERROR))
 
     def _limit(self, operation: Operation, request: Request, account_id: str) -> Decision | None:
         if self.limiter is None:

@@ -65,13 +65,13 @@ class GroupCommit:
         self.committed = committed  # told of each batch stored, while the lock is still held
         self.open: asyncio.Future[None] | None = None  # the batch in progress, done when it is committed
         self.reading: object | None = None  # the turn's read transaction, while one is open (see read)
-        self.reader = _TurnRead(self)
+        self._reader = _TurnRead(self)  # holds no state of its own: one serves every read
 
     def write(self, *, one_statement: bool = False) -> _Savepoint:
         return _Savepoint(self, one_statement)
 
     def read(self) -> _TurnRead:
-        return self.reader
+        return self._reader
 
     def _begin_read(self) -> None:
         self.end_reads()  # one SQLite ended by itself (a failed statement may roll back): let go of it
