@@ -96,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rounds",
         type=int,
-        help="turns localviyo and the storage reference take within each measurement's --duration (default 3)",
+        help="turns localviyo and the storage reference take within each measurement's --duration (default 10)",
     )
     p.add_argument(
         "--variant",
