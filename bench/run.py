@@ -32,7 +32,7 @@ class Options:
     quiet_wait: float = 20.0  # seconds a measurement may wait for other work to calm down
     quiet_threshold: float = 0.3  # cores of other work that count as calm
     retries: int = 1  # measurements taken again when other work ran meanwhile (the calmer one is kept)
-    rounds: int = 10  # localviyo and the storage reference alternate this many times per measurement
+    rounds: int = 10  # turns each server takes per measurement (three could not tell 0.84 from 0.97: README)
     os_cache: str = "held"  # held: the SQLite stores are kept in the OS cache while measured (bench/oscache.py)
     pin: str = "off"  # on: a one-process server keeps to one core and wrk to the others (cpu.split_cores)
     out: Path = ROOT / "bench" / "results" / "latest.json"
