@@ -192,11 +192,18 @@ class SQLiteStore(RelationalStore):
         return checkpointer is None or checkpointer.settle(timeout)
 
     def stop_serving(self) -> None:
+        """The server has stopped: store a batch still open, end the turn's reads, stop the checkpoint
+        thread, give the cache back, and forget the loop, so that calls from the thread that ran it are
+        plain calls again (they would otherwise wait for turns of a loop that has ended)."""
         with self._lock:
-            if self._group is not None and threading.get_ident() == self._loop_thread:
-                self._group.end_reads()
+            group = self._group
+            if group is not None and threading.get_ident() == self._loop_thread:
+                if group.open is not None:
+                    group.commit(group.open)  # its requests wait for it: what they wrote is kept
+                group.end_reads()
             self._stop_checkpointer()
             self._db.execute(f"PRAGMA cache_size = -{DEFAULT_CACHE_KIB}")
+            self._loop, self._loop_thread, self._group, self._fresh = None, None, None, False
 
     def _stop_checkpointer(self) -> None:
         if self._checkpointer is not None:
