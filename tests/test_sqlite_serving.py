@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import asgi
@@ -51,7 +52,7 @@ def test_the_thread_that_ran_a_server_uses_the_store_like_any_other_once_it_stop
         assert store.pending_commit() is None
         account = store.ensure_account("after", lambda: "acct-after", 1.0)
         assert [found.name for found in store.list_accounts()] == ["after"]
-        with sqlite3.connect(path) as other:
+        with closing(sqlite3.connect(path)) as other:
             assert other.execute("SELECT id FROM accounts WHERE name = 'after'").fetchall() == [(account.id,)]
     finally:
         store.close()
@@ -69,11 +70,11 @@ def test_a_write_in_the_turn_the_server_stops_is_committed_by_the_stop(tmp_path:
         store.ensure_account("last", lambda: "acct-last", 1.0)
         batch = store.pending_commit()
         assert batch is not None and not batch.done()
-        with sqlite3.connect(path) as other:
+        with closing(sqlite3.connect(path)) as other:
             assert other.execute("SELECT count(*) FROM accounts").fetchone() == (0,)  # not yet committed
         store.stop_serving()
         assert batch.done() and batch.exception() is None
-        with sqlite3.connect(path) as other:
+        with closing(sqlite3.connect(path)) as other:
             assert other.execute("SELECT name FROM accounts").fetchall() == [("last",)]
     finally:
         store.close()
