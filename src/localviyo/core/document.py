@@ -143,9 +143,9 @@ def _attributes(data: dict[str, Any], revision: Revision, allowed: frozenset[str
         location = _object(attributes["location"], "/data/attributes/location", errors)
         changes.clear_location = attributes["location"] is None
         for key, value in (location or {}).items():
-            if key not in LOCATION_KEYS:
+            if key not in _LOCATION_KEYS:
                 continue  # unknown location keys are ignored (unknown attributes are not: see above)
-            if key in ("latitude", "longitude"):
+            if key in _COORDINATES:
                 detail = None if _coordinate(value) else NOT_A_NUMBER
             else:
                 detail = None if value is None or isinstance(value, str) else NOT_A_STRING
@@ -182,6 +182,8 @@ def _check_identifier(value: str) -> str | None:
 
 
 _NESTED = frozenset({"location", "properties"})
+_LOCATION_KEYS = frozenset(LOCATION_KEYS)  # looked up for every key of every location given
+_COORDINATES = frozenset({"latitude", "longitude"})
 # What a string attribute must also be, beyond a string: the error detail if it is not, else None.
 _CHECKS: dict[str, Callable[[str], str | None]] = {
     "email": _check_email,
@@ -193,17 +195,17 @@ _CHECKS: dict[str, Callable[[str], str | None]] = {
 
 
 def _coordinate(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int | float):
-        return math.isfinite(value)
     if isinstance(value, str):
         try:
             return math.isfinite(float(value))
         except ValueError:
             return False
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return math.isfinite(value)
     return False
 
 
