@@ -225,9 +225,11 @@ class RelationalStore:
         if new == old:
             return old
         old_keys, new_keys = self._identifier_keys(old), self._identifier_keys(new)
-        self._check_unique(db, account_id, new, new_keys, old_keys)
+        same_keys = old_keys == new_keys
+        if not same_keys:  # an identifier it kept is its own already: only a new one can be someone else's
+            self._check_unique(db, account_id, new, new_keys, old_keys)
         # Only the columns whose values change, so the database leaves the indexes of the others alone.
-        if old_keys == new_keys and old.created == new.created and old.external_id == new.external_id:
+        if same_keys and old.created == new.created and old.external_id == new.external_id:
             sql = f"UPDATE profiles SET updated = ?, body = {self.BODY_IN} WHERE account_id = ? AND id = ?"
             self._x(db, sql, (new.updated, self._body(new), account_id, old.id))
             return new
