@@ -12,8 +12,10 @@ from pathlib import Path
 import asgi
 
 from localviyo import ManualClock, Settings, create_app
-from localviyo.storage.sqlite import DEFAULT_CACHE_KIB, SERVING_CACHE_KIB, SQLiteStore
+from localviyo.storage.sqlite import SERVING_CACHE_KIB, SQLiteStore
 from localviyo.testing import ServerThread
+
+DEFAULT_CACHE_KIB = 2000  # SQLite's own default page cache, which a connection starts with
 
 
 def _cache_kib(store: SQLiteStore) -> int:

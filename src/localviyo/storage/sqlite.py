@@ -98,7 +98,6 @@ class _Transaction(_Locked):
 # would otherwise push out of the default one: 3-5% more updates a second at 128 connections at either
 # size (bench/README.md, fifteenth round). Pages are allocated as they are read: a small store costs little.
 SERVING_CACHE_KIB = 32 * 1024
-DEFAULT_CACHE_KIB = 2000
 
 # `PRAGMA synchronous` in WAL mode, as the `sqlite_synchronous` setting names it. full: every COMMIT waits
 # for the WAL to reach the disk; normal: only checkpoints do, so a power cut may undo the last commits but
@@ -135,6 +134,7 @@ class SQLiteStore(RelationalStore):
         self._group: GroupCommit | None = None
         self._checkpointer: Checkpointer | None = None  # with checkpoints="thread", while a server runs
         self._changes_seen = 0  # the connection's total_changes when the checkpointer last heard of it
+        self._cache_size: int | None = None  # `PRAGMA cache_size` before serve_on, given back by stop_serving
         self._synchronous = SYNCHRONOUS[synchronous]
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode = WAL")
@@ -177,6 +177,8 @@ class SQLiteStore(RelationalStore):
         with self._lock:
             self._loop, self._loop_thread, self._fresh = loop, threading.get_ident(), False
             self._group = GroupCommit(self._db, self._lock, loop, self._committed) if group_commit else None
+            if self._cache_size is None:
+                self._cache_size = self._db.execute("PRAGMA cache_size").fetchone()[0]
             self._db.execute(f"PRAGMA cache_size = -{SERVING_CACHE_KIB}")
             self._stop_checkpointer()
             if self.checkpoints == "thread" and self.path != ":memory:":
@@ -202,7 +204,9 @@ class SQLiteStore(RelationalStore):
                     group.commit(group.open)  # its requests wait for it: what they wrote is kept
                 group.end_reads()
             self._stop_checkpointer()
-            self._db.execute(f"PRAGMA cache_size = -{DEFAULT_CACHE_KIB}")
+            if self._cache_size is not None:
+                self._db.execute(f"PRAGMA cache_size = {self._cache_size}")
+                self._cache_size = None
             self._loop, self._loop_thread, self._group, self._fresh = None, None, None, False
 
     def _stop_checkpointer(self) -> None:
