@@ -22,12 +22,14 @@ from localviyo import ManualClock, Settings, accounts, create_app
 from localviyo.app import LocalviyoApp
 from localviyo.core.document import Changes
 from localviyo.core.keys import FULL_ACCESS
-from localviyo.storage.checkpoints import ROWS, WAL_LIMIT
+from localviyo.storage.checkpoints import ROWS
 from localviyo.storage.sqlite import SQLiteStore
+from localviyo.storage.wal_drain import AUTOCHECKPOINT
 from localviyo.testing import ServerThread
 
 PAGE = 4096
 NOTE = "x" * 3000  # a profile of about a page
+WAL_LIMIT = 1000  # the stores' here, so that a few thousand writes pass it (the default is 16,000)
 
 
 def _wal_pages(path: Path) -> int:
@@ -42,7 +44,7 @@ def _checkpoint_threads() -> int:
 class Served:
     def __init__(self, path: Path, checkpoints: str) -> None:
         self.path = path
-        self.store = SQLiteStore(str(path), checkpoints=checkpoints)
+        self.store = SQLiteStore(str(path), checkpoints=checkpoints, wal_limit=WAL_LIMIT)
         app = create_app(Settings(rate_limits="off"), store=self.store, clock=ManualClock(1_794_830_400.0))
         self.key = accounts.create_key(self.store, ManualClock(0), account="main", scopes=(FULL_ACCESS,))
         self.server = ServerThread(app).start()
@@ -104,7 +106,7 @@ def test_the_wal_restarts_under_concurrent_writes(serve: Serve) -> None:
     assert thread.store.settle()
     written = thread.path.stat().st_size // PAGE
     assert written > WAL_LIMIT
-    assert _wal_pages(thread.path) <= WAL_LIMIT + 500, (_wal_pages(thread.path), written)
+    assert _wal_pages(thread.path) <= WAL_LIMIT + 500, (_wal_pages(thread.path), written)  # SQLite's: 4,000
     assert _stored(thread.path) == writers * each
 
 
@@ -129,10 +131,11 @@ async def _note(app: LocalviyoApp, key: str, profile_id: str, note: str) -> Repl
 
 
 def test_under_steady_load_the_wal_restarts_at_its_limit(tmp_path: Path) -> None:
-    """Batches back to back, as under load: the thread is always a batch behind and never catches up
-    between two of them, so the WAL restarts only through SQLite's own checkpoint at WAL_LIMIT."""
+    """Writes in every turn of the loop, as under load: each batch begins as soon as the one before has
+    committed, before the thread can have copied it, so the WAL never restarts by itself. It restarts
+    when the store drains it at its limit (SQLite's own checkpoint waits for AUTOCHECKPOINT times that)."""
     path = tmp_path / "load.db"
-    store = SQLiteStore(str(path))
+    store = SQLiteStore(str(path), wal_limit=WAL_LIMIT)
     clock = ManualClock(1_794_830_400.0)
     app = create_app(Settings(rate_limits="off"), store=store, clock=clock)
     key = accounts.create_key(store, clock, account="main", scopes=(FULL_ACCESS,))
@@ -146,12 +149,91 @@ def test_under_steady_load_the_wal_restarts_at_its_limit(tmp_path: Path) -> None
 
     async def scenario() -> None:
         nonlocal largest
-        for turn in range(160):  # 5,120 updates of about a page each, 32 to a batch
+        requests: list[asyncio.Task[Reply]] = []
+        for turn in range(160):  # 5,120 updates of about a page each, 32 more every turn
             batch = ids[(turn % 10) * 32 : (turn % 10) * 32 + 32]
-            replies = await asyncio.gather(*(_note(app, key, pid, f"{turn}{NOTE}") for pid in batch))
-            assert [reply.status for reply in replies] == [200] * 32
+            requests += [asyncio.create_task(_note(app, key, pid, f"{turn}{NOTE}")) for pid in batch]
+            await asyncio.sleep(0)
             largest = max(largest, _wal_pages(path))
+        replies = await asyncio.gather(*requests)
+        assert [reply.status for reply in replies] == [200] * len(requests)
 
     asgi.serving(app, scenario)
     store.close()
-    assert largest <= WAL_LIMIT + 1000, largest  # without the restart it would hold every frame: 5,000+
+    assert largest <= 2 * WAL_LIMIT < AUTOCHECKPOINT * WAL_LIMIT, largest  # it would hold every frame: 5,000+
+
+
+class _Pinned:
+    """A store whose WAL another program's read transaction pins: the thread cannot copy all of it
+    back, so a drain that begins lasts until its timeout."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.store = SQLiteStore(str(path), wal_limit=100)
+        clock = ManualClock(1_794_830_400.0)
+        self.app = create_app(Settings(rate_limits="off"), store=self.store, clock=clock)
+        self.key = accounts.create_key(self.store, clock, account="main", scopes=(FULL_ACCESS,))
+        account = self.store.account_by_name("main")
+        assert account is not None
+        self.ids = [
+            self.app.service.create_profile(account.id, Changes(attributes={"email": f"p{n}@example.com"})).id
+            for n in range(32)
+        ]
+        self.reader = sqlite3.connect(path, isolation_level=None)
+
+    def pin(self) -> None:
+        self.reader.execute("BEGIN")
+        self.reader.execute("SELECT count(*) FROM profiles").fetchone()
+
+    async def drain(self) -> asyncio.Future[None]:
+        """Write until the store drains its WAL; its gate."""
+        for turn in range(40):
+            replies = await asyncio.gather(*(_note(self.app, self.key, pid, f"{turn}{NOTE}") for pid in self.ids))
+            assert [reply.status for reply in replies] == [200] * len(self.ids)
+            await asyncio.sleep(0.01)  # for the thread's report
+            gate = self.store.write_gate()
+            if gate is not None:
+                return gate
+        raise AssertionError(f"no drain began; the WAL holds {_wal_pages(self.path)} pages")
+
+    def close(self) -> None:
+        self.reader.close()
+        self.store.close()
+
+
+def test_while_the_wal_drains_writes_wait_and_reads_do_not(tmp_path: Path) -> None:
+    pinned = _Pinned(tmp_path / "pinned.db")
+    pinned.pin()
+    profile_id = pinned.ids[0]
+
+    async def scenario() -> None:
+        gate = await pinned.drain()
+        write = asyncio.create_task(_note(pinned.app, pinned.key, profile_id, "after the drain"))
+        read = await asgi.call(pinned.app, pinned.key, "GET", f"/api/profiles/{profile_id}/")
+        assert read.status == 200
+        assert not gate.done() and not write.done()  # answered while the write still waits
+        assert (await write).status == 200
+        assert gate.done()  # the timeout opened it: the pinned frames could not be copied
+
+    asgi.serving(pinned.app, scenario)
+    pinned.close()
+    with sqlite3.connect(pinned.path) as check:
+        body = check.execute("SELECT body FROM profiles WHERE id = ?", (profile_id,)).fetchone()[0]
+    check.close()
+    assert b"after the drain" in body
+
+
+def test_a_server_that_stops_lets_the_writes_it_holds_back_go(tmp_path: Path) -> None:
+    pinned = _Pinned(tmp_path / "stopping.db")
+    pinned.pin()
+
+    async def scenario() -> None:
+        gate = await pinned.drain()
+        write = asyncio.create_task(_note(pinned.app, pinned.key, pinned.ids[0], "at the stop"))
+        await asyncio.sleep(0)
+        pinned.store.stop_serving()  # what the app's lifespan does when the server stops
+        assert gate.done()
+        assert (await write).status == 200
+
+    asgi.serving(pinned.app, scenario)
+    pinned.close()

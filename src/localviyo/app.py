@@ -54,6 +54,7 @@ Send = Callable[[Message], Awaitable[None]]
 NO_ROUTE = "Not found."
 NO_SCOPE = "You do not have permission to perform this action."
 SERVER_ERROR = "A server error occurred."
+WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 log = logging.getLogger("localviyo")
 
@@ -100,6 +101,8 @@ class LocalviyoApp:
                     if not self.store.inline:
                         response = await asyncio.to_thread(self.process, operation, request)
                     else:
+                        if request.method in WRITES and (gate := self.store.write_gate()) is not None:
+                            await gate  # the WAL is being drained (storage/wal_drain.py)
                         response = self.process(operation, request)
             # Work done on the loop may have shared a transaction with others of this turn (group commit):
             # answer once it is stored. If it could not be, nothing of it was, and the answer is a 500

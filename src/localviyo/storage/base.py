@@ -54,6 +54,11 @@ class Store(Protocol):
         """The commit that work just done on the event loop's thread must wait for; None if there is none."""
         ...
 
+    def write_gate(self) -> asyncio.Future[None] | None:
+        """What a write about to be made on the event loop's thread should wait for first; None if
+        nothing. Only for the store's speed: a write that does not wait is as correct."""
+        ...
+
     def stop_serving(self) -> None:
         """The server that `serve_on` announced has stopped: end what it started (threads of the store's)."""
         ...

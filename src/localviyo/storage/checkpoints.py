@@ -13,10 +13,9 @@ same either way: a commit never depended on the checkpoint that follows it.
 
 The WAL starts over from its beginning (and so stops growing) only when a write transaction begins with
 every frame already copied back. Under steady load the thread is a batch behind, so that moment never
-comes by itself: the server's own connection keeps SQLite's automatic checkpoint, at `WAL_LIMIT` pages
-instead of a thousand. When the WAL reaches it, the next COMMIT copies the few frames the thread has not
-copied yet, and the WAL restarts. Under light load the thread catches up between writes, and the WAL
-restarts without that.
+comes by itself: the store drains the WAL when it passes `WAL_LIMIT` pages (storage/wal_drain.py), and
+the thread tells it after each checkpoint how far it got. Under light load the thread catches up between
+writes, and the WAL restarts without that.
 """
 
 from __future__ import annotations
@@ -24,18 +23,24 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 
 log = logging.getLogger("localviyo")
 
 ROWS = 32  # rows changed between two checkpoints of the thread
-WAL_LIMIT = 4000  # pages in the WAL at which a commit of the server's own completes the checkpoint
+
+# After each checkpoint: pages in the WAL, pages copied back, and the token of the last checkpoint asked
+# for with `request` before this one began (0: none).
+Report = Callable[[int, int, int], None]
 
 
 class Checkpointer:
-    def __init__(self, path: str, synchronous: int) -> None:
+    def __init__(self, path: str, synchronous: int, report: Report | None = None) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
+        self._report = report
         self._changed = 0  # rows committed since the last checkpoint was asked for (writers only)
+        self._token = 0  # of the last checkpoint asked for with `request`
         self._state = threading.Condition()
         self._due = self._running = self._closing = False
         self._thread = threading.Thread(target=self._run, name="localviyo-checkpoints", daemon=True)
@@ -50,6 +55,13 @@ class Checkpointer:
                 self._due = True
                 self._state.notify()
 
+    def request(self, token: int) -> None:
+        """Make a checkpoint as soon as the one running, if any, is done; it reports `token`."""
+        with self._state:
+            self._token = token
+            self._due = True
+            self._state.notify()
+
     def settle(self, timeout: float = 30.0) -> bool:
         """Wait until no checkpoint is due or running; False if that took longer than `timeout`."""
         with self._state:
@@ -62,11 +74,13 @@ class Checkpointer:
                 if self._closing:
                     return
                 self._due, self._running = False, True
+                token = self._token
             try:
-                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                _, pages, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if self._report is not None:
+                    self._report(pages, copied, token)
             except sqlite3.Error as error:
-                # The frames stay in the WAL, readable as ever; the next checkpoint, or the server's own
-                # at WAL_LIMIT, copies them.
+                # The frames stay in the WAL, readable as ever; the next checkpoint copies them.
                 log.warning("a checkpoint failed; the next one will try again: %s", error)
             finally:
                 with self._state:

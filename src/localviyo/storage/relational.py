@@ -81,6 +81,9 @@ class RelationalStore:
     def pending_commit(self) -> asyncio.Future[None] | None:
         return None
 
+    def write_gate(self) -> asyncio.Future[None] | None:
+        return None
+
     def stop_serving(self) -> None:
         """Nothing was started for the server."""
 

@@ -21,9 +21,10 @@ from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 from localviyo.storage.base import KeyRecord
-from localviyo.storage.checkpoints import WAL_LIMIT, Checkpointer
+from localviyo.storage.checkpoints import Checkpointer
 from localviyo.storage.group_commit import GroupCommit
 from localviyo.storage.relational import Connection, RelationalStore
+from localviyo.storage.wal_drain import AUTOCHECKPOINT, WAL_LIMIT, WalDrain
 
 
 def sqlite_path(url: str) -> str:
@@ -111,13 +112,20 @@ class SQLiteStore(RelationalStore):
     UNIQUE_VIOLATION = (sqlite3.IntegrityError,)
 
     def __init__(
-        self, path: str, *, external_id_unique: bool = True, synchronous: str = "normal", checkpoints: str = "thread"
+        self,
+        path: str,
+        *,
+        external_id_unique: bool = True,
+        synchronous: str = "normal",
+        checkpoints: str = "thread",
+        wal_limit: int = WAL_LIMIT,
     ) -> None:
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous={synchronous!r}: expected one of {', '.join(SYNCHRONOUS)}")
         if checkpoints not in ("thread", "inline"):
             raise ValueError(f"checkpoints={checkpoints!r}: expected thread or inline")
         self.checkpoints = checkpoints
+        self.wal_limit = wal_limit  # WAL pages at which a server's writes let it restart (wal_drain.py)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.inline = True
@@ -133,6 +141,7 @@ class SQLiteStore(RelationalStore):
         self._fresh = False  # the key memory was checked in this turn of the loop (see key_by_hash)
         self._group: GroupCommit | None = None
         self._checkpointer: Checkpointer | None = None  # with checkpoints="thread", while a server runs
+        self._drain: WalDrain | None = None  # with the checkpointer (storage/wal_drain.py)
         self._changes_seen = 0  # the connection's total_changes when the checkpointer last heard of it
         self._cache_size: int | None = None  # `PRAGMA cache_size` before serve_on, given back by stop_serving
         self._synchronous = SYNCHRONOUS[synchronous]
@@ -154,6 +163,14 @@ class SQLiteStore(RelationalStore):
             total = self._db.total_changes
             checkpointer.committed(total - self._changes_seen)
             self._changes_seen = total
+        if self._drain is not None:
+            self._drain.committed()
+
+    def _checkpointed(self, pages: int, copied: int, token: int) -> None:
+        """The checkpoint thread's report of each checkpoint (on that thread)."""
+        drain = self._drain
+        if drain is not None:
+            drain.checkpointed(pages, copied, token)
 
     def _read(self) -> AbstractContextManager[Connection]:
         """On the server's loop with group commit, in the transaction of the turn (group_commit.py)."""
@@ -173,7 +190,8 @@ class SQLiteStore(RelationalStore):
         """A server runs on `loop`, on this thread, from now on: its key lookups check for changes once
         per turn of the loop (see key_by_hash), with `group_commit` its writes share transactions
         (storage/group_commit.py), its page cache is `SERVING_CACHE_KIB`, and with checkpoints="thread" a
-        thread makes the checkpoints (storage/checkpoints.py), until `stop_serving`."""
+        thread makes the checkpoints (storage/checkpoints.py) and the WAL is drained on the loop when it
+        grows long (storage/wal_drain.py), until `stop_serving`."""
         with self._lock:
             self._loop, self._loop_thread, self._fresh = loop, threading.get_ident(), False
             self._group = GroupCommit(self._db, self._lock, loop, self._committed) if group_commit else None
@@ -182,10 +200,12 @@ class SQLiteStore(RelationalStore):
             self._db.execute(f"PRAGMA cache_size = -{SERVING_CACHE_KIB}")
             self._stop_checkpointer()
             if self.checkpoints == "thread" and self.path != ":memory:":
-                # SQLite's own checkpoint stays, as the one that lets the WAL restart (checkpoints.py).
-                self._db.execute(f"PRAGMA wal_autocheckpoint = {WAL_LIMIT}")
+                # SQLite's own checkpoint stays, as a last resort should drains not restart the WAL.
+                self._db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT * self.wal_limit}")
                 self._changes_seen = self._db.total_changes
-                self._checkpointer = Checkpointer(self.path, self._synchronous)
+                checkpointer = Checkpointer(self.path, self._synchronous, self._checkpointed)
+                drain = WalDrain(loop, checkpointer.request, limit=self.wal_limit)
+                self._checkpointer, self._drain = checkpointer, drain
 
     def settle(self, timeout: float = 30.0) -> bool:
         """Wait until the checkpoint thread, if there is one, has made the checkpoints asked of it so far
@@ -210,6 +230,9 @@ class SQLiteStore(RelationalStore):
             self._loop, self._loop_thread, self._group, self._fresh = None, None, None, False
 
     def _stop_checkpointer(self) -> None:
+        if self._drain is not None:
+            self._drain.close()  # writes waiting for it go on
+            self._drain = None
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
@@ -218,6 +241,10 @@ class SQLiteStore(RelationalStore):
     def pending_commit(self) -> asyncio.Future[None] | None:
         group = self._group
         return None if group is None else group.open
+
+    def write_gate(self) -> asyncio.Future[None] | None:
+        drain = self._drain
+        return None if drain is None else drain.gate
 
     # Every request looks its key up. Keys change rarely, so they are remembered until the file changes
     # under us: `PRAGMA data_version` moves whenever another connection (a `localviyo keys` command,

@@ -1,0 +1,107 @@
+"""Restarting the WAL without the event loop waiting for the disk.
+
+The WAL starts over from its beginning only when a write transaction begins with every frame already
+copied back into the database file (storage/checkpoints.py). Under steady load that moment never comes
+by itself: the checkpoint thread is always a batch behind. SQLite's own remedy, a checkpoint in the COMMIT
+that takes the WAL past a limit, runs on the event loop and syncs both files; on the 1,000,000-profile
+store of the benchmarks, on a machine where updates ran at 9,000 a second, that COMMIT took 15-45 ms, three
+quarters of it waiting for the disk, six times a second: a fifth of the server's time (bench/README.md,
+seventeenth round).
+
+So when the thread reports the WAL past `WAL_LIMIT` pages, the store drains it. Writes that arrive from
+then on wait at `gate` (the app awaits it before it calls the store); the batch already open commits as
+usual; the thread checkpoints after that commit; and once it reports every frame copied, with no commit
+since it was asked, the gate opens. The first write after it begins with the WAL wholly copied back, and
+SQLite restarts the WAL there, syncing its new header alone. Reads go on all the while. Writes wait for
+one batch's commit and one checkpoint: a few milliseconds, once per `WAL_LIMIT` pages.
+
+The drain is only ever a way to let the WAL restart: a write that does not wait (the admin API's, another
+thread's) is as correct as ever, and only delays the restart. If the thread cannot copy every frame (a
+read transaction of another program's pins older ones), the gate opens after `TIMEOUT` anyway. After a
+drain the next one waits until the WAL has grown by another half limit, unless the thread sees it
+restart first; SQLite's own checkpoint stays as the last resort, at `AUTOCHECKPOINT` times the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+WAL_LIMIT = 16_000  # pages in the WAL (64 MB) at which a drain begins
+AUTOCHECKPOINT = 4  # SQLite's own checkpoint on the server's connection, at this many times the limit
+TIMEOUT = 0.1  # seconds a drain may hold writes back
+
+
+class WalDrain:
+    """The event loop's side of draining the WAL. `request(token)` asks the checkpoint thread for a
+    checkpoint now; the thread calls `checkpointed` after each of its checkpoints."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        request: Callable[[int], None],
+        *,
+        limit: int = WAL_LIMIT,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.loop = loop
+        self.request = request
+        self.limit = limit
+        self.timeout = timeout
+        self.gate: asyncio.Future[None] | None = None  # while draining: what writes wait for
+        self._threshold = limit  # WAL pages at which the next drain begins
+        self._asked = 0  # the token of the last checkpoint asked for; one per commit during a drain
+        self._log = 0  # WAL pages in the thread's last report
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    # on the checkpoint thread
+
+    def checkpointed(self, log: int, done: int, token: int) -> None:
+        """The thread's checkpoint found `log` pages in the WAL and had copied `done` of them; it began
+        after the checkpoint asked for with `token` (0: none was)."""
+        if log < self.limit:
+            self._threshold = self.limit  # the WAL restarted
+        if self._closed or (self.gate is None and log < self._threshold):
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the server is gone, and the drain
+            self.loop.call_soon_threadsafe(self._report, log, done, token)
+
+    # on the event loop (and, for `committed`, on whichever thread commits, with the store's lock held)
+
+    def committed(self) -> None:
+        """A transaction of the server's connection committed: during a drain, its pages must be copied
+        too before the gate opens."""
+        if self.gate is not None:
+            self._ask()
+
+    def _ask(self) -> None:
+        self._asked += 1
+        self.request(self._asked)
+
+    def _report(self, log: int, done: int, token: int) -> None:
+        if self._closed:
+            return
+        self._log = log
+        if self.gate is None:
+            if log >= self._threshold:
+                self.gate = self.loop.create_future()
+                self._timer = self.loop.call_later(self.timeout, self.open)
+                self._ask()
+        elif token == self._asked and done >= log:
+            self.open()
+
+    def open(self) -> None:
+        """Let writes through: the WAL is copied back (or the drain took too long, or the server stops)."""
+        gate, self.gate = self.gate, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if gate is not None:
+            self._threshold = self._log + self.limit // 2
+            gate.set_result(None)
+
+    def close(self) -> None:
+        self._closed = True
+        self.open()
