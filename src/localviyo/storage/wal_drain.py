@@ -5,8 +5,7 @@ copied back into the database file (storage/checkpoints.py). Under steady load t
 by itself: the checkpoint thread is always a batch behind. SQLite's own remedy, a checkpoint in the COMMIT
 that takes the WAL past a limit, runs on the event loop and syncs both files; on the 1,000,000-profile
 store of the benchmarks, on a machine where updates ran at 9,000 a second, that COMMIT took 15-45 ms, three
-quarters of it waiting for the disk, six times a second: a fifth of the server's time (bench/README.md,
-seventeenth round).
+quarters of it waiting for the disk, two to six times a second (bench/README.md, seventeenth round).
 
 So when the thread reports the WAL past `WAL_LIMIT` pages, the store drains it. Writes that arrive from
 then on wait at `gate` (the app awaits it before it calls the store); the batch already open commits as
