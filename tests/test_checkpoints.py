@@ -1,8 +1,10 @@
-"""Checkpoints on a thread of the server's own (storage/checkpoints.py), on real files and real servers.
+"""Checkpoints on a thread of the server's own (storage/checkpoints.py) and the drain that lets the WAL
+restart (storage/wal_drain.py), on real files and real servers.
 
 What a test can see from outside: the database file grows when pages are copied back into it, which
 SQLite alone does only once the WAL passes a thousand pages; the WAL file stops growing when the WAL
-restarts from its beginning; and the thread is gone when the server stops.
+restarts from its beginning; a drain's gate (`write_gate()`), and which requests are answered while it
+is closed; and the thread is gone when the server stops.
 """
 
 from __future__ import annotations
