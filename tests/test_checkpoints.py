@@ -132,46 +132,12 @@ async def _note(app: LocalviyoApp, key: str, profile_id: str, note: str) -> Repl
     return await asgi.call(app, key, "PATCH", f"/api/profiles/{profile_id}/", document)
 
 
-def test_under_steady_load_the_wal_restarts_at_its_limit(tmp_path: Path) -> None:
-    """Writes in every turn of the loop, as under load: each batch begins as soon as the one before has
-    committed, before the thread can have copied it, so the WAL never restarts by itself. It restarts
-    when the store drains it at its limit (SQLite's own checkpoint waits for AUTOCHECKPOINT times that)."""
-    path = tmp_path / "load.db"
-    store = SQLiteStore(str(path), wal_limit=WAL_LIMIT)
-    clock = ManualClock(1_794_830_400.0)
-    app = create_app(Settings(rate_limits="off"), store=store, clock=clock)
-    key = accounts.create_key(store, clock, account="main", scopes=(FULL_ACCESS,))
-    account = store.account_by_name("main")
-    assert account is not None
-    ids = [
-        app.service.create_profile(account.id, Changes(attributes={"email": f"p{n}@example.com"})).id
-        for n in range(320)
-    ]
-    largest = 0
+class _InProcess:
+    """A store with `count` profiles and the app over it, driven over ASGI on the test's own loop."""
 
-    async def scenario() -> None:
-        nonlocal largest
-        requests: list[asyncio.Task[Reply]] = []
-        for turn in range(160):  # 5,120 updates of about a page each, 32 more every turn
-            batch = ids[(turn % 10) * 32 : (turn % 10) * 32 + 32]
-            requests += [asyncio.create_task(_note(app, key, pid, f"{turn}{NOTE}")) for pid in batch]
-            await asyncio.sleep(0)
-            largest = max(largest, _wal_pages(path))
-        replies = await asyncio.gather(*requests)
-        assert [reply.status for reply in replies] == [200] * len(requests)
-
-    asgi.serving(app, scenario)
-    store.close()
-    assert largest <= 2 * WAL_LIMIT < AUTOCHECKPOINT * WAL_LIMIT, largest  # it would hold every frame: 5,000+
-
-
-class _Pinned:
-    """A store whose WAL another program's read transaction pins: the thread cannot copy all of it
-    back, so a drain that begins lasts until its timeout."""
-
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wal_limit: int, count: int) -> None:
         self.path = path
-        self.store = SQLiteStore(str(path), wal_limit=100)
+        self.store = SQLiteStore(str(path), wal_limit=wal_limit)
         clock = ManualClock(1_794_830_400.0)
         self.app = create_app(Settings(rate_limits="off"), store=self.store, clock=clock)
         self.key = accounts.create_key(self.store, clock, account="main", scopes=(FULL_ACCESS,))
@@ -179,8 +145,42 @@ class _Pinned:
         assert account is not None
         self.ids = [
             self.app.service.create_profile(account.id, Changes(attributes={"email": f"p{n}@example.com"})).id
-            for n in range(32)
+            for n in range(count)
         ]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def test_under_steady_load_the_wal_restarts_at_its_limit(tmp_path: Path) -> None:
+    """Writes in every turn of the loop, as under load: each batch begins as soon as the one before has
+    committed, before the thread can have copied it, so the WAL never restarts by itself. It restarts
+    when the store drains it at its limit (SQLite's own checkpoint waits for AUTOCHECKPOINT times that)."""
+    loaded = _InProcess(tmp_path / "load.db", WAL_LIMIT, 320)
+    largest = 0
+
+    async def scenario() -> None:
+        nonlocal largest
+        requests: list[asyncio.Task[Reply]] = []
+        for turn in range(160):  # 5,120 updates of about a page each, 32 more every turn
+            batch = loaded.ids[(turn % 10) * 32 : (turn % 10) * 32 + 32]
+            requests += [asyncio.create_task(_note(loaded.app, loaded.key, pid, f"{turn}{NOTE}")) for pid in batch]
+            await asyncio.sleep(0)
+            largest = max(largest, _wal_pages(loaded.path))
+        replies = await asyncio.gather(*requests)
+        assert [reply.status for reply in replies] == [200] * len(requests)
+
+    asgi.serving(loaded.app, scenario)
+    loaded.close()
+    assert largest <= 2 * WAL_LIMIT < AUTOCHECKPOINT * WAL_LIMIT, largest  # it would hold every frame: 5,000+
+
+
+class _Pinned(_InProcess):
+    """A store whose WAL another program's read transaction pins: the thread cannot copy all of it
+    back, so a drain that begins lasts until its timeout."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, wal_limit=100, count=32)
         self.reader = sqlite3.connect(path, isolation_level=None)
 
     def pin(self) -> None:
@@ -200,7 +200,7 @@ class _Pinned:
 
     def close(self) -> None:
         self.reader.close()
-        self.store.close()
+        super().close()
 
 
 def test_while_the_wal_drains_writes_wait_and_reads_do_not(tmp_path: Path) -> None:

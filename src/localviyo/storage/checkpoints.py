@@ -51,14 +51,14 @@ class Checkpointer:
         self._changed += rows
         if self._changed >= ROWS:
             self._changed = 0
-            with self._state:
-                self._due = True
-                self._state.notify()
+            self.request()
 
-    def request(self, token: int) -> None:
-        """Make a checkpoint as soon as the one running, if any, is done; it reports `token`."""
+    def request(self, token: int | None = None) -> None:
+        """Make a checkpoint as soon as the one running, if any, is done; with a `token`, it and the
+        checkpoints after it report that one."""
         with self._state:
-            self._token = token
+            if token is not None:
+                self._token = token
             self._due = True
             self._state.notify()
 
