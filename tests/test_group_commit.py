@@ -102,6 +102,40 @@ def test_no_answer_leaves_before_its_write_is_committed_and_one_turn_shares_one_
     assert seen_at_answer == [everything, everything, everything]
 
 
+def test_a_batch_stays_open_for_the_next_turn_whose_writes_share_its_commit(harness: Harness) -> None:
+    store = harness.app.store
+    assert isinstance(store, SQLiteStore)
+    ann, bob, cat = harness.ids.values()
+    commits: list[str] = []
+
+    async def scenario() -> tuple[dict[str, str | None], ...]:
+        store._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+        try:
+            store.update_profile(harness.account_id, ann, lambda old: _renamed(old, "ann-2"))  # opens a batch
+            batch = store.pending_commit()
+            assert batch is not None
+            await asyncio.sleep(0)  # the next turn: the batch is still open, and this write joins it
+            store.update_profile(harness.account_id, bob, lambda old: _renamed(old, "bob-2"))
+            assert store.pending_commit() is batch
+            before = harness.committed_first_names()
+            await asyncio.sleep(0)  # the turn after: it was committed first, and this write opens another
+            assert batch.done() and batch.exception() is None
+            after_two = harness.committed_first_names()
+            store.update_profile(harness.account_id, cat, lambda old: _renamed(old, "cat-2"))
+            later = store.pending_commit()
+            assert later is not None and later is not batch
+            await later
+            return before, after_two
+        finally:
+            store._db.set_trace_callback(None)
+
+    before, after_two = _serving(harness, scenario)
+    assert before == {ann: "ann", bob: "bob", cat: "cat"}  # nothing of the open batch seen from outside
+    assert after_two == {ann: "ann-2", bob: "bob-2", cat: "cat"}
+    assert harness.committed_first_names() == {ann: "ann-2", bob: "bob-2", cat: "cat-2"}
+    assert commits == ["COMMIT", "COMMIT"]  # the two turns' writes in one, the third turn's in another
+
+
 def test_with_group_commit_off_each_write_is_committed_on_its_own(tmp_path: Path) -> None:
     harness = _harness(tmp_path, group_commit=False)
     seen_at_answer: list[dict[str, str | None]] = []

@@ -1,4 +1,4 @@
-"""Group commit for the SQLite store: the writes of one turn of the event loop share one transaction.
+"""Group commit for the SQLite store: the writes of two turns of the event loop share one transaction.
 
 A `COMMIT` costs more than the statements of a write it ends: the WAL frames of every page the write
 touched (the table's and each index's, down from their roots) plus the WAL index's header, and now and
@@ -6,10 +6,13 @@ then a checkpoint. Thirty writes in one transaction touch the upper pages of eac
 times, and pay for one `COMMIT`.
 
 So writes made on the event loop's thread each run in a `SAVEPOINT` inside one `BEGIN IMMEDIATE`
-transaction, which a callback queued by the first of them commits at the start of the loop's next turn.
-A write that fails rolls back to its savepoint and leaves the others alone, so each request is as atomic
-as with a transaction of its own, and the requests of a batch run one after the other, each seeing the
-last one's writes, as they would have one transaction at a time.
+transaction, which stays open through the loop's next turn, so that the requests that came in while
+the first turn ran join it too, and is committed at the start of the turn after that. (Committed at the
+start of the next turn instead, batches at 32 connections held about 11 updates, not 18, and the server
+made 2-6% fewer updates a second: bench/README.md, eighteenth round.) A write that fails rolls back
+to its savepoint and leaves the others alone, so each request is as atomic as with a transaction of its
+own, and the requests of a batch run one after the other, each seeing the last one's writes, as they
+would have one transaction at a time.
 
 A write that changes the file with one statement at most (an update, a create: reads, then one `UPDATE`
 or `INSERT`) needs no savepoint: SQLite undoes a statement that fails by itself, and the transaction goes
@@ -30,12 +33,13 @@ SQLite takes a read lock on the WAL and checks the WAL index before it and lets 
 about a third of a lookup by id on the benchmark machine (bench/README.md, fourteenth round). So the
 first read of a turn with no batch open begins a (deferred) transaction, and a callback it queues ends it
 at the start of the next turn; a write of the same turn ends it first and opens its batch, and the
-reads after that write run in the batch, as before. Every request of a turn was received before the turn
-began (each runs in a task that the network queued behind that callback's predecessors; the store's key
-memory relies on the same order), so the snapshot, taken at the turn's first `SELECT`, holds everything
-committed before any of them was sent: another connection's commit during the turn may be missed only by
-requests that were already waiting when it came. Like a batch, the read transaction holds the store's
-lock until it ends, so another thread waits for the end of the turn.
+reads after that write run in the batch, as before, as do those of the next turn while it is open.
+Every request of a turn was received before the turn began (each runs in a task that the network
+queued behind that callback's predecessors; the store's key memory relies on the same order), so the
+snapshot, taken at the turn's first `SELECT`, holds everything committed before any of them was sent:
+another connection's commit during the turn may be missed only by requests that were already waiting
+when it came. Like a batch, the read transaction holds the store's lock until it ends, so another thread
+waits for the end of the turn.
 """
 
 from __future__ import annotations
@@ -108,6 +112,11 @@ class GroupCommit:
             self.lock.release()
             raise
         batch = self.open = self.loop.create_future()
+        self.loop.call_soon(self._last_turn, batch)
+
+    def _last_turn(self, batch: asyncio.Future[None]) -> None:
+        """The batch stays open for one more turn, whose requests (those that came in while the first
+        turn ran) join it; it commits at the start of the turn after that."""
         self.loop.call_soon(self.commit, batch)
 
     def commit(self, batch: asyncio.Future[None]) -> None:

@@ -4,8 +4,8 @@ All work goes through one connection guarded by a lock; while a server runs, a t
 of its own also copies the WAL back into the file (storage/checkpoints.py). Every transaction that
 writes is `BEGIN IMMEDIATE`, which takes SQLite's write lock before the first read, so two writers — in
 this process or another one on the same file — are serialised and neither can lose the other's change.
-On the server's event loop the writes of one turn of the loop share a transaction, and so do its reads
-(storage/group_commit.py). Statements are short (indexed lookups by key), so the server calls the store
+On the server's event loop the writes of two turns of the loop share a transaction, and the reads of
+one turn another (storage/group_commit.py). Statements are short (indexed lookups by key), so the server calls the store
 directly on its event loop.
 """
 
