@@ -31,7 +31,7 @@ from localviyo.app import LocalviyoApp
 from localviyo.core.document import Changes
 from localviyo.core.keys import FULL_ACCESS
 from localviyo.core.profile import Profile
-from localviyo.storage.group_commit import CommitFailed, GroupCommit
+from localviyo.storage.group_commit import OPEN_TURNS, CommitFailed, GroupCommit
 from localviyo.storage.sqlite import SQLiteStore
 
 START = 1_794_830_400.0  # 2026-11-16T12:00:00Z, after every revision the tests send
@@ -102,38 +102,50 @@ def test_no_answer_leaves_before_its_write_is_committed_and_one_turn_shares_one_
     assert seen_at_answer == [everything, everything, everything]
 
 
-def test_a_batch_stays_open_for_the_next_turn_whose_writes_share_its_commit(harness: Harness) -> None:
+def test_a_batch_stays_open_for_its_turns_and_the_writes_they_run_share_its_commit(harness: Harness) -> None:
     store = harness.app.store
     assert isinstance(store, SQLiteStore)
-    ann, bob, cat = harness.ids.values()
+    names = ["ann", "bob", "cat", "dan", "eve"][: OPEN_TURNS + 1]
+    ids = {name: harness.app.service.create_profile(harness.account_id, _named(name)).id for name in names}
     commits: list[str] = []
 
-    async def scenario() -> tuple[dict[str, str | None], ...]:
+    def committed() -> dict[str, str | None]:
+        seen = harness.committed_first_names()
+        return {pid: seen[pid] for pid in ids.values()}
+
+    def rename(name: str) -> None:
+        store.update_profile(harness.account_id, ids[name], lambda old: _renamed(old, f"{name}-2"))
+
+    async def scenario() -> tuple[list[dict[str, str | None]], dict[str, str | None]]:
         store._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
         try:
-            store.update_profile(harness.account_id, ann, lambda old: _renamed(old, "ann-2"))  # opens a batch
+            seen_before: list[dict[str, str | None]] = []
+            rename(names[0])  # opens a batch
             batch = store.pending_commit()
             assert batch is not None
-            await asyncio.sleep(0)  # the next turn: the batch is still open, and this write joins it
-            store.update_profile(harness.account_id, bob, lambda old: _renamed(old, "bob-2"))
-            assert store.pending_commit() is batch
-            before = harness.committed_first_names()
-            await asyncio.sleep(0)  # the turn after: it was committed first, and this write opens another
+            for name in names[1:OPEN_TURNS]:
+                await asyncio.sleep(0)  # another turn: the batch is still open, and this write joins it
+                rename(name)
+                assert store.pending_commit() is batch
+                seen_before.append(committed())
+            await asyncio.sleep(0)  # the turn after its last: it was committed first, and this write opens another
             assert batch.done() and batch.exception() is None
-            after_two = harness.committed_first_names()
-            store.update_profile(harness.account_id, cat, lambda old: _renamed(old, "cat-2"))
+            seen_after = committed()
+            rename(names[OPEN_TURNS])
             later = store.pending_commit()
             assert later is not None and later is not batch
             await later
-            return before, after_two
+            return seen_before, seen_after
         finally:
             store._db.set_trace_callback(None)
 
-    before, after_two = _serving(harness, scenario)
-    assert before == {ann: "ann", bob: "bob", cat: "cat"}  # nothing of the open batch seen from outside
-    assert after_two == {ann: "ann-2", bob: "bob-2", cat: "cat"}
-    assert harness.committed_first_names() == {ann: "ann-2", bob: "bob-2", cat: "cat-2"}
-    assert commits == ["COMMIT", "COMMIT"]  # the two turns' writes in one, the third turn's in another
+    seen_before, seen_after = _serving(harness, scenario)
+    original = {pid: name for name, pid in ids.items()}
+    assert seen_before == [original] * (OPEN_TURNS - 1)  # nothing of the open batch seen from outside
+    batched = {ids[name]: f"{name}-2" for name in names[:OPEN_TURNS]}
+    assert seen_after == {**original, **batched}
+    assert committed() == {pid: f"{name}-2" for name, pid in ids.items()}
+    assert commits == ["COMMIT", "COMMIT"]  # the batch's turns' writes in one, the next turn's in another
 
 
 def test_with_group_commit_off_each_write_is_committed_on_its_own(tmp_path: Path) -> None:
@@ -387,6 +399,10 @@ def test_another_thread_waits_for_the_open_batch_and_comes_after_it(harness: Har
 
 def _renamed(old: Profile, first_name: str) -> Profile:
     return msgspec.structs.replace(old, first_name=first_name)
+
+
+def _named(first_name: str) -> Changes:
+    return Changes(attributes={"email": f"{first_name}-{OPEN_TURNS}@example.com", "first_name": first_name})
 
 
 def test_over_real_sockets_every_answer_is_already_committed(live: Live) -> None:

@@ -122,8 +122,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "group_commit",
         True,
-        "SQLite: the writes of one turn of the event loop share one commit, and its reads one read transaction;"
-        " each answer waits for the commit.",
+        "SQLite: the writes of three turns of the event loop share one commit, and the reads of a turn one"
+        " read transaction; each answer waits for the commit.",
         parse=_bool,
     ),
     Setting(

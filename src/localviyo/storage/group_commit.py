@@ -1,4 +1,4 @@
-"""Group commit for the SQLite store: the writes of two turns of the event loop share one transaction.
+"""Group commit for the SQLite store: the writes of three turns of the event loop share one transaction.
 
 A `COMMIT` costs more than the statements of a write it ends: the WAL frames of every page the write
 touched (the table's and each index's, down from their roots) plus the WAL index's header, and now and
@@ -6,10 +6,11 @@ then a checkpoint. Thirty writes in one transaction touch the upper pages of eac
 times, and pay for one `COMMIT`.
 
 So writes made on the event loop's thread each run in a `SAVEPOINT` inside one `BEGIN IMMEDIATE`
-transaction, which stays open through the loop's next turn, so that the requests that came in while
-the first turn ran join it too, and is committed at the start of the turn after that. (Committed at the
-start of the next turn instead, batches at 32 connections held about 11 updates, not 18, and the server
-made 2-6% fewer updates a second: bench/README.md, eighteenth round.) A write that fails rolls back
+transaction, which stays open through the loop's next two turns (`OPEN_TURNS`), so that the requests
+that came in while the earlier turns ran join it too, and is committed at the start of the turn after
+them. Committed at the start of the first turn after its own, as it was until the eighteenth round of
+bench/README.md, a batch at 32 connections held about 11 updates; open for two turns, 18, and the server
+made 2-6% more updates a second; open for three, 3-5% more again. A write that fails rolls back
 to its savepoint and leaves the others alone, so each request is as atomic as with a transaction of its
 own, and the requests of a batch run one after the other, each seeing the last one's writes, as they
 would have one transaction at a time.
@@ -33,7 +34,7 @@ SQLite takes a read lock on the WAL and checks the WAL index before it and lets 
 about a third of a lookup by id on the benchmark machine (bench/README.md, fourteenth round). So the
 first read of a turn with no batch open begins a (deferred) transaction, and a callback it queues ends it
 at the start of the next turn; a write of the same turn ends it first and opens its batch, and the
-reads after that write run in the batch, as before, as do those of the next turn while it is open.
+reads after that write run in the batch, as before, as do those of the next turns while it is open.
 Every request of a turn was received before the turn began (each runs in a task that the network
 queued behind that callback's predecessors; the store's key memory relies on the same order), so the
 snapshot, taken at the turn's first `SELECT`, holds everything committed before any of them was sent:
@@ -52,6 +53,10 @@ from collections.abc import Callable
 
 log = logging.getLogger("localviyo")
 
+# The turns of the event loop a batch stays open for, the one it began in included: the requests of the
+# later turns came in while the earlier ones ran (bench/README.md, eighteenth round).
+OPEN_TURNS = 3
+
 
 class CommitFailed(Exception):
     """The batch a request's work belonged to was not stored."""
@@ -64,9 +69,13 @@ class GroupCommit:
         lock: threading.RLock,
         loop: asyncio.AbstractEventLoop,
         committed: Callable[[], None] | None = None,
+        held: Callable[[], bool] | None = None,
     ) -> None:
         self.db, self.lock, self.loop = db, lock, loop
         self.committed = committed  # told of each batch stored, while the lock is still held
+        # True while the app holds writes back (a WAL drain): no write would join an open batch, which
+        # then commits at the start of the next turn.
+        self.held = held
         self.open: asyncio.Future[None] | None = None  # the batch in progress, done when it is committed
         self.reading: object | None = None  # the turn's read transaction, while one is open (see read)
         self._reader = _TurnRead(self)  # holds no state of its own: one serves every read
@@ -112,12 +121,14 @@ class GroupCommit:
             self.lock.release()
             raise
         batch = self.open = self.loop.create_future()
-        self.loop.call_soon(self._last_turn, batch)
+        self.loop.call_soon(self._turn_began, batch, OPEN_TURNS - 1)
 
-    def _last_turn(self, batch: asyncio.Future[None]) -> None:
-        """The batch stays open for one more turn, whose requests (those that came in while the first
-        turn ran) join it; it commits at the start of the turn after that."""
-        self.loop.call_soon(self.commit, batch)
+    def _turn_began(self, batch: asyncio.Future[None], turns_left: int) -> None:
+        """A turn began while `batch` was open: it commits now if its turns are over, else stays open."""
+        if turns_left <= 0 or (self.held is not None and self.held()):
+            self.commit(batch)
+        elif batch is self.open:
+            self.loop.call_soon(self._turn_began, batch, turns_left - 1)
 
     def commit(self, batch: asyncio.Future[None]) -> None:
         """Store the writes of `batch`, if it is still the open one (it may have been rolled back)."""

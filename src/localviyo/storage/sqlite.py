@@ -4,9 +4,9 @@ All work goes through one connection guarded by a lock; while a server runs, a t
 of its own also copies the WAL back into the file (storage/checkpoints.py). Every transaction that
 writes is `BEGIN IMMEDIATE`, which takes SQLite's write lock before the first read, so two writers — in
 this process or another one on the same file — are serialised and neither can lose the other's change.
-On the server's event loop the writes of two turns of the loop share a transaction, and the reads of
-one turn another (storage/group_commit.py). Statements are short (indexed lookups by key), so the server calls the store
-directly on its event loop.
+On the server's event loop the writes of three turns of the loop share a transaction, and the reads of
+one turn another (storage/group_commit.py). Statements are short (indexed lookups by key), so the server
+calls the store directly on its event loop.
 """
 
 from __future__ import annotations
@@ -172,6 +172,10 @@ class SQLiteStore(RelationalStore):
         if drain is not None:
             drain.checkpointed(pages, copied, token)
 
+    def _draining(self) -> bool:
+        """Writes wait at the gate of a WAL drain (storage/wal_drain.py)."""
+        return self._drain is not None and self._drain.gate is not None
+
     def _read(self) -> AbstractContextManager[Connection]:
         """On the server's loop with group commit, in the transaction of the turn (group_commit.py)."""
         group = self._group
@@ -194,7 +198,9 @@ class SQLiteStore(RelationalStore):
         grows long (storage/wal_drain.py), until `stop_serving`."""
         with self._lock:
             self._loop, self._loop_thread, self._fresh = loop, threading.get_ident(), False
-            self._group = GroupCommit(self._db, self._lock, loop, self._committed) if group_commit else None
+            self._group = (
+                GroupCommit(self._db, self._lock, loop, self._committed, self._draining) if group_commit else None
+            )
             if self._cache_size is None:
                 self._cache_size = self._db.execute("PRAGMA cache_size").fetchone()[0]
             self._db.execute(f"PRAGMA cache_size = -{SERVING_CACHE_KIB}")

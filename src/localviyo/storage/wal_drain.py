@@ -8,8 +8,9 @@ store of the benchmarks, on a machine where updates ran at 9,000 a second, that 
 quarters of it waiting for the disk, two to six times a second (bench/README.md, seventeenth round).
 
 So when the thread reports the WAL past `WAL_LIMIT` pages, the store drains it. Writes that arrive from
-then on wait at `gate` (the app awaits it before it calls the store); the batch already open commits as
-usual; the thread checkpoints after that commit; and once it reports every frame copied, with no commit
+then on wait at `gate` (the app awaits it before it calls the store); the batch already open commits at
+the start of the next turn, not at the end of its turns (storage/group_commit.py), since no write can
+join it; the thread checkpoints after that commit; and once it reports every frame copied, with no commit
 since it was asked, the gate opens. The first write after it begins with the WAL wholly copied back, and
 SQLite restarts the WAL there, syncing its new header alone. Reads go on all the while. Writes wait for
 one batch's commit and one checkpoint, once per `WAL_LIMIT` pages: 2-4 ms on the benchmark machine when
