@@ -9,11 +9,11 @@ So writes made on the event loop's thread each run in a `SAVEPOINT` inside one `
 transaction, which stays open through the loop's next two turns (`OPEN_TURNS`), so that the requests
 that came in while the earlier turns ran join it too, and is committed at the start of the turn after
 them. Committed at the start of the first turn after its own, as it was until the eighteenth round of
-bench/README.md, a batch at 32 connections held about 11 updates; open for two turns, 18, and the server
-made 2-6% more updates a second; open for three, 3-5% more again. A write that fails rolls back
-to its savepoint and leaves the others alone, so each request is as atomic as with a transaction of its
-own, and the requests of a batch run one after the other, each seeing the last one's writes, as they
-would have one transaction at a time.
+bench/README.md, a batch of updates at 32 connections held about 11 of them; open for three turns, about
+30, and the server made 1-3% more updates a second at 32 connections and 5-10% more at 128. A write
+that fails rolls back to its savepoint and leaves the others alone, so each request is as atomic as with
+a transaction of its own, and the requests of a batch run one after the other, each seeing the last
+one's writes, as they would have one transaction at a time.
 
 A write that changes the file with one statement at most (an update, a create: reads, then one `UPDATE`
 or `INSERT`) needs no savepoint: SQLite undoes a statement that fails by itself, and the transaction goes
