@@ -1,4 +1,4 @@
-"""Group commit (storage/group_commit.py): the writes of one turn of the event loop share one COMMIT.
+"""Group commit (storage/group_commit.py): the writes of a few turns of the event loop share one COMMIT.
 
 The app is driven in-process over ASGI on a real SQLite file, so that several requests deterministically
 run in one turn of the loop (asyncio.gather starts them all before any of them can be answered). What
@@ -402,7 +402,7 @@ def _renamed(old: Profile, first_name: str) -> Profile:
 
 
 def _named(first_name: str) -> Changes:
-    return Changes(attributes={"email": f"{first_name}-{OPEN_TURNS}@example.com", "first_name": first_name})
+    return Changes(attributes={"email": f"{first_name}.turns@example.com", "first_name": first_name})
 
 
 def test_over_real_sockets_every_answer_is_already_committed(live: Live) -> None:
