@@ -10,7 +10,7 @@ transaction, which stays open through the loop's next two turns (`OPEN_TURNS`), 
 that came in while the earlier turns ran join it too, and is committed at the start of the turn after
 them. Committed at the start of the first turn after its own, as it was until the eighteenth round of
 bench/README.md, a batch of updates at 32 connections held about 11 of them; open for three turns, about
-30, and the server made 1-3% more updates a second at 32 connections and 5-10% more at 128. A write
+30, and the server made 1-3% more updates a second at 32 connections and 4-10% more at 128. A write
 that fails rolls back to its savepoint and leaves the others alone, so each request is as atomic as with
 a transaction of its own, and the requests of a batch run one after the other, each seeing the last
 one's writes, as they would have one transaction at a time.
