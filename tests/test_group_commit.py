@@ -102,16 +102,13 @@ def test_no_answer_leaves_before_its_write_is_committed_and_one_turn_shares_one_
     assert seen_at_answer == [everything, everything, everything]
 
 
-def test_a_batch_stays_open_for_its_turns_and_the_writes_they_run_share_its_commit(harness: Harness) -> None:
+def test_a_batch_stays_open_for_its_turns_and_the_writes_they_run_share_its_commit(tmp_path: Path) -> None:
+    names = ("ann", "bob", "cat", "dan", "eve")[: OPEN_TURNS + 1]
+    harness = _harness(tmp_path, names=names)
     store = harness.app.store
     assert isinstance(store, SQLiteStore)
-    names = ["ann", "bob", "cat", "dan", "eve"][: OPEN_TURNS + 1]
-    ids = {name: harness.app.service.create_profile(harness.account_id, _named(name)).id for name in names}
+    ids, committed = harness.ids, harness.committed_first_names
     commits: list[str] = []
-
-    def committed() -> dict[str, str | None]:
-        seen = harness.committed_first_names()
-        return {pid: seen[pid] for pid in ids.values()}
 
     def rename(name: str) -> None:
         store.update_profile(harness.account_id, ids[name], lambda old: _renamed(old, f"{name}-2"))
@@ -140,6 +137,7 @@ def test_a_batch_stays_open_for_its_turns_and_the_writes_they_run_share_its_comm
             store._db.set_trace_callback(None)
 
     seen_before, seen_after = _serving(harness, scenario)
+    store.close()
     original = {pid: name for name, pid in ids.items()}
     assert seen_before == [original] * (OPEN_TURNS - 1)  # nothing of the open batch seen from outside
     batched = {ids[name]: f"{name}-2" for name in names[:OPEN_TURNS]}
@@ -399,10 +397,6 @@ def test_another_thread_waits_for_the_open_batch_and_comes_after_it(harness: Har
 
 def _renamed(old: Profile, first_name: str) -> Profile:
     return msgspec.structs.replace(old, first_name=first_name)
-
-
-def _named(first_name: str) -> Changes:
-    return Changes(attributes={"email": f"{first_name}.turns@example.com", "first_name": first_name})
 
 
 def test_over_real_sockets_every_answer_is_already_committed(live: Live) -> None:

@@ -174,7 +174,7 @@ class SQLiteStore(RelationalStore):
 
     def _draining(self) -> bool:
         """Writes wait at the gate of a WAL drain (storage/wal_drain.py)."""
-        return self._drain is not None and self._drain.gate is not None
+        return self.write_gate() is not None
 
     def _read(self) -> AbstractContextManager[Connection]:
         """On the server's loop with group commit, in the transaction of the turn (group_commit.py)."""
