@@ -14,6 +14,7 @@ from typing import Any
 
 from bench import workloads
 from bench.servers import ROOT
+from localviyo import compiled
 
 
 def _version(name: str) -> str | None:
@@ -65,6 +66,7 @@ def environment(wrk: str) -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "wrk": wrk_version.strip(),
         "packages": {name: _version(name) for name in ("localviyo", "uvicorn", "uvloop", "httptools", "msgspec")},
+        "compiled": compiled.running_compiled(),  # localviyo's request path compiled with mypyc (setup.py)
         "git_commit": _git("rev-parse", "--short", "HEAD"),
         "git_dirty": bool(_git("status", "--porcelain", "--", "src")),
         "update_body_bytes": workloads.body_size(),

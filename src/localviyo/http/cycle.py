@@ -11,7 +11,7 @@ import logging
 import time
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote
 
 import httptools
@@ -32,8 +32,8 @@ def status_line(status: int) -> bytes:
 class _Date:
     """The `date` header, formatted once a second."""
 
-    second = -1
-    header = b""
+    second: ClassVar[int] = -1
+    header: ClassVar[bytes] = b""
 
     @classmethod
     def now(cls) -> bytes:

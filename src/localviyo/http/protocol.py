@@ -82,6 +82,10 @@ class Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             pass  # no protocol switching: the request is served as plain HTTP/1.1
+        except httptools.HttpParserCallbackError as error:
+            # One of the callbacks below failed: the server's fault, not the request's.
+            log.error("error reading a request", exc_info=error.__context__)
+            self.refuse("Invalid HTTP request received.")
         except httptools.HttpParserError:
             self.refuse("Invalid HTTP request received.")
 

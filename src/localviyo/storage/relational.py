@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Protocol
 
 import msgspec
+from mypy_extensions import mypyc_attr
 
 from localviyo.core.filter import Node
 from localviyo.core.listing import Position, Sort
@@ -44,6 +45,8 @@ class Connection(Protocol):
     def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
 
 
+# Compiled (setup.py); PostgresStore, left as Python, subclasses it.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RelationalStore:
     dialect: ClassVar[str]
     inline: bool

@@ -1,0 +1,66 @@
+"""Which of localviyo's modules run compiled, and a guard against running a compiled module that is stale.
+
+The install compiles the modules on the request path with mypyc (setup.py) and writes a manifest,
+`compiled.json`, beside them: each compiled module and the SHA-256 of the source it was compiled from.
+Python loads an extension module in preference to its source, so in an editable install a module edited
+after the install would go on running as it was compiled, silently. `check()`, run when the package is
+imported, refuses that: a compiled module whose source no longer matches the manifest stops the import
+with what to run. This module itself stays Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+MANIFEST = "compiled.json"
+
+
+def manifest(package: Path = PACKAGE) -> dict[str, str]:
+    """The compiled modules (`localviyo/app.py`, relative to the package's parent) and their sources'
+    SHA-256; empty for a plain Python install."""
+    path = package / MANIFEST
+    if not path.exists():
+        return {}
+    entries: dict[str, str] = json.loads(path.read_text())
+    return entries
+
+
+def extension_of(source: Path) -> Path | None:
+    """The extension module this interpreter would load instead of `source`, if there is one."""
+    for suffix in EXTENSION_SUFFIXES:
+        candidate = source.with_suffix(suffix)
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def stale(package: Path = PACKAGE) -> list[str]:
+    """The compiled modules whose source has changed since they were compiled."""
+    changed = []
+    for name, digest in manifest(package).items():
+        source = package.parent / name
+        if extension_of(source) is None:
+            continue  # not compiled for this interpreter: its source is what runs
+        if not source.exists() or hashlib.sha256(source.read_bytes()).hexdigest() != digest:
+            changed.append(name)
+    return changed
+
+
+def check(package: Path = PACKAGE) -> None:
+    changed = stale(package)
+    if changed:
+        raise ImportError(
+            f"localviyo: {', '.join(changed)} changed after it was compiled, and the compiled module would run "
+            "instead of the source. Install again to compile it (`pip install -e .`), or install plain Python "
+            "(`LOCALVIYO_COMPILE=0 pip install -e .`)."
+        )
+
+
+def running_compiled(package: Path = PACKAGE) -> bool:
+    """Whether every module the manifest names runs from its extension module (False for plain Python)."""
+    entries = manifest(package)
+    return bool(entries) and all(extension_of(package.parent / name) is not None for name in entries)
