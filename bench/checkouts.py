@@ -5,7 +5,8 @@ That is how a design change is measured: commit it on a branch, then run `python
 from the commit to compare it with (or the other way round). The server of the variant is this Python, with
 `PYTHONPATH` set to the worktree's `src`, which comes before an editable install of this checkout; the suite
 checks that the variant really imports its code from there before measuring anything. Where REV has a
-setup.py, its modules are compiled in the worktree first, as its install would compile them. Its store is a copy
+setup.py (it compiles modules), the variant runs from an install of the worktree instead (`installed`), so
+that it is measured compiled as it would be installed. Its store is a copy
 of the one this checkout builds: a REV with migrations of its own applies them when it starts.
 """
 
@@ -69,31 +70,27 @@ def checkout(rev: str, tree: Path) -> Iterator[dict[str, str]]:
     commit = _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     _git("worktree", "add", "--detach", str(tree), commit)
     try:
-        compile_modules(tree)
-        env = {"PYTHONPATH": str(tree / "src")}
-        check_imports_from(tree / "src", env)
+        code = installed(tree)
+        env = {"PYTHONPATH": str(code)}
+        check_imports_from(code, env)
         yield env
     finally:
         git("worktree", "remove", "--force", str(tree))
         git("worktree", "prune")
 
 
-def compile_modules(tree: Path) -> None:
-    """Compile the worktree's modules in place as its install would (its setup.py, if it has one: commits
-    before the nineteenth round had none and run as plain Python), so that a variant measures the code
-    as it is installed. Needs mypy, which the test extra brings; LOCALVIYO_COMPILE=0 leaves it Python."""
+def installed(tree: Path) -> Path:
+    """Where the variant's code runs from: the worktree's `src`, or, where REV has a setup.py (it compiles
+    modules: the nineteenth round on), an install of the worktree in a folder of its own, built as `pip`
+    builds it for anyone (`LOCALVIYO_COMPILE=0` in the environment leaves it plain Python)."""
     if not (tree / "setup.py").exists() or os.environ.get("LOCALVIYO_COMPILE") == "0":
-        return
-    built = subprocess.run(
-        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
-        cwd=tree,
-        env={**os.environ, "PYTHONPATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+        return tree / "src"
+    target = tree / ".installed"
+    command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(tree)]
+    built = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if built.returncode != 0:
-        raise CheckoutFailed(f"compiling the modules of {tree} failed:\n{built.stdout}\n{built.stderr}")
+        raise CheckoutFailed(f"installing {tree} failed:\n{built.stdout[-2000:]}\n{built.stderr[-4000:]}")
+    return target
 
 
 def check_imports_from(src: Path, env: dict[str, str]) -> None:
