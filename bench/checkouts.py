@@ -59,7 +59,7 @@ def src_at(rev: str) -> str:
     """What a run records as the code a variant at `rev` measured (environment.src_commit)."""
     commit = src_commit(rev)
     if commit is None:
-        raise CheckoutFailed(f"no commit of src/ at or before {rev!r}")
+        raise CheckoutFailed(f"no commit of src/ or setup.py at or before {rev!r}")
     return commit
 
 

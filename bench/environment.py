@@ -37,18 +37,23 @@ def _git(*args: str) -> str | None:
     return result.stdout.strip() if result is not None and result.returncode == 0 else None
 
 
+# What decides the code a server runs: the source, and setup.py, which says which modules are compiled.
+CODE = ("src", "setup.py")
+
+
 def src_commit(rev: str = "HEAD") -> str | None:
-    """The last commit at or before `rev` that changed src/ (a commit of bench/ or docs alone does not count)."""
-    return _git("log", "-1", "--format=%h", rev, "--", "src")
+    """The last commit at or before `rev` that changed src/ or setup.py (a commit of bench/ or docs alone
+    does not count)."""
+    return _git("log", "-1", "--format=%h", rev, "--", *CODE)
 
 
 def src_version() -> str | None:
-    """`src_commit()` and, when src/ has uncommitted changes, a hash of them: others may change the code while
-    a run goes on, and every server launch records which code it ran."""
+    """`src_commit()` and, when src/ or setup.py has uncommitted changes, a hash of them: others may change
+    the code while a run goes on, and every server launch records which code it ran."""
     commit = src_commit()
     if commit is None:
         return None
-    diff = _git("diff", "HEAD", "--", "src")
+    diff = _git("diff", "HEAD", "--", *CODE)
     return f"{commit}+{hashlib.sha256(diff.encode()).hexdigest()[:8]}" if diff else commit
 
 
@@ -68,6 +73,6 @@ def environment(wrk: str) -> dict[str, Any]:
         "packages": {name: _version(name) for name in ("localviyo", "uvicorn", "uvloop", "httptools", "msgspec")},
         "compiled": compiled.running_compiled(),  # localviyo's request path compiled with mypyc (setup.py)
         "git_commit": _git("rev-parse", "--short", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--", "src")),
+        "git_dirty": bool(_git("status", "--porcelain", "--", *CODE)),
         "update_body_bytes": workloads.body_size(),
     }
