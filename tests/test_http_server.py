@@ -8,6 +8,7 @@ these tests hold the HTTP edges that the API tests don't reach: pipelining, chun
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import socket
 import threading
@@ -213,6 +214,18 @@ def test_unparseable_request_gets_a_plain_400_and_the_connection_ends(server: Ru
         assert headers[b"content-type"] == b"text/plain; charset=utf-8"
         assert body == b"Invalid HTTP request received."
         assert closed(sock)
+
+
+@pytest.mark.parametrize("target", [b"/caf\xc3\xa9", b"/a b\x7f", b"http://[::1"], ids=["utf-8", "control", "url"])
+def test_a_target_the_server_cannot_read_gets_the_plain_400_and_logs_nothing(
+    server: Running, target: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="localviyo"), server.connect() as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = read_response(sock, bytearray())
+        assert (status, body) == (b"HTTP/1.1 400 Bad Request", b"Invalid HTTP request received.")
+        assert closed(sock)
+    assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
 
 
 def test_a_body_answered_unread_is_discarded_and_the_connection_goes_on() -> None:

@@ -82,11 +82,13 @@ class Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             pass  # no protocol switching: the request is served as plain HTTP/1.1
-        except httptools.HttpParserCallbackError as error:
-            # One of the callbacks below failed: the server's fault, not the request's.
-            log.error("error reading a request", exc_info=error.__context__)
-            self.refuse("Invalid HTTP request received.")
-        except httptools.HttpParserError:
+        except httptools.HttpParserError as error:
+            cause = error.__context__
+            if isinstance(error, httptools.HttpParserCallbackError) and not isinstance(
+                cause, UnicodeError | httptools.HttpParserError
+            ):
+                # A callback below failed other than on a URL it cannot read: the server's fault, logged.
+                log.error("error reading a request", exc_info=cause)
             self.refuse("Invalid HTTP request received.")
 
     def eof_received(self) -> bool:
