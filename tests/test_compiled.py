@@ -71,6 +71,16 @@ def test_a_module_whose_source_changed_after_it_was_compiled_is_refused(tmp_path
     assert compiled.stale(package) == ["pkg/mod.py"]  # the extension would run with no source at all
 
 
+def test_a_module_compiled_by_an_earlier_install_is_refused(tmp_path: Path) -> None:
+    package = _package(tmp_path, "x = 1\n")
+    (package / "sub").mkdir()
+    (package / "sub" / "old.py").write_text("y = 1\n")
+    (package / "sub" / f"old{EXTENSION_SUFFIXES[0]}").write_bytes(b"")  # not in the manifest
+    assert compiled.stale(package) == ["pkg/sub/old.py"]
+    (package / compiled.MANIFEST).unlink()
+    assert compiled.stale(package) == ["pkg/mod.py", "pkg/sub/old.py"]
+
+
 def test_a_changed_source_without_its_extension_module_runs_as_python(tmp_path: Path) -> None:
     package = _package(tmp_path, "x = 1\n", extension=False)
     (package / "mod.py").write_text("x = 2\n")

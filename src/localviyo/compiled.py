@@ -4,8 +4,8 @@ The install compiles the modules on the request path with mypyc (setup.py) and w
 `compiled.json`, beside them: each compiled module and the SHA-256 of the source it was compiled from.
 Python loads an extension module in preference to its source, so in an editable install a module edited
 after the install would go on running as it was compiled, silently. `check()`, run when the package is
-imported, refuses that: a compiled module whose source no longer matches the manifest stops the import
-with what to run. This module itself stays Python.
+imported, refuses that: an extension module in the package whose source does not match the manifest (or
+that the manifest does not name) stops the import with what to run. This module itself stays Python.
 """
 
 from __future__ import annotations
@@ -38,14 +38,25 @@ def extension_of(source: Path) -> Path | None:
     return None
 
 
+def _sources_of_extensions(package: Path) -> list[Path]:
+    """The source of every extension module this interpreter would load from the package."""
+    sources = []
+    for path in package.rglob("*"):
+        suffix = next((suffix for suffix in EXTENSION_SUFFIXES if path.name.endswith(suffix)), None)
+        if suffix is not None:
+            sources.append(path.with_name(path.name[: -len(suffix)] + ".py"))
+    return sorted(sources)
+
+
 def stale(package: Path = PACKAGE) -> list[str]:
-    """The compiled modules whose source has changed since they were compiled."""
+    """The compiled modules that would run other code than their source: changed or removed since they
+    were compiled, or compiled by an install other than the last (so not in its manifest)."""
+    entries = manifest(package)
     changed = []
-    for name, digest in manifest(package).items():
-        source = package.parent / name
-        if extension_of(source) is None:
-            continue  # not compiled for this interpreter: its source is what runs
-        if not source.exists() or hashlib.sha256(source.read_bytes()).hexdigest() != digest:
+    for source in _sources_of_extensions(package):
+        name = source.relative_to(package.parent).as_posix()
+        digest = entries.get(name)
+        if digest is None or not source.exists() or hashlib.sha256(source.read_bytes()).hexdigest() != digest:
             changed.append(name)
     return changed
 
@@ -55,7 +66,7 @@ def check(package: Path = PACKAGE) -> None:
     if changed:
         raise ImportError(
             f"localviyo: {', '.join(changed)} changed after it was compiled, and the compiled module would run "
-            "instead of the source. Install again to compile it (`pip install -e .`), or install plain Python "
+            "instead of the source. Install again (`pip install -e .`), or install plain Python "
             "(`LOCALVIYO_COMPILE=0 pip install -e .`)."
         )
 
