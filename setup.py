@@ -3,8 +3,8 @@
 Compiled, they serve an update in about three quarters of the time (bench/README.md, nineteenth round).
 Beside them goes `compiled.json`, each module and the SHA-256 of the source it was compiled from, by which
 `localviyo.compiled` refuses to run a compiled module whose source has changed since.
-`LOCALVIYO_COMPILE=0 pip install .` installs plain Python, and clears what an earlier install compiled
-into the source tree (README, "Compiled modules").
+`LOCALVIYO_COMPILE=0 pip install .` installs plain Python; an editable install (`pip install -e .`)
+first clears what an earlier one compiled into the source tree (README, "Compiled modules").
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
@@ -48,8 +49,12 @@ COMPILED = [
 ]
 
 
+# Builds that put the compiled modules in `src` (an editable install), rather than in a wheel.
+IN_PLACE = {"editable_wheel", "develop", "--inplace"}
+
+
 def clear_compiled() -> None:
-    """Remove the manifest and the extension modules an editable install compiled into `src`."""
+    """Remove the manifest and the extension modules an earlier in-place build compiled into `src`."""
     MANIFEST.unlink(missing_ok=True)
     for path in SRC.rglob("*"):
         if any(path.name.endswith(suffix) for suffix in EXTENSION_SUFFIXES):
@@ -57,7 +62,8 @@ def clear_compiled() -> None:
 
 
 def extensions() -> list[object]:
-    clear_compiled()  # an earlier build's modules, which this one may not compile again
+    if IN_PLACE.intersection(sys.argv[1:]):
+        clear_compiled()  # an earlier build's modules, which this one may not compile again
     if os.environ.get("LOCALVIYO_COMPILE", "1") == "0":
         return []
     from mypyc.build import mypycify
