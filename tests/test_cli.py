@@ -196,6 +196,39 @@ def test_serve_takes_its_settings_from_the_environment(tmp_path: Path) -> None:
     assert database.exists()
 
 
+def test_serve_on_uvicorn_answers_as_on_its_own_server(tmp_path: Path) -> None:
+    """`--http-server uvicorn` hands the compiled app uvicorn's ASGI scope instead of localviyo.http's."""
+    answers: dict[str, list[tuple[int, Any]]] = {}
+    for server in ("localviyo", "uvicorn"):
+        database = tmp_path / f"{server}.db"
+        options = ("--database-url", url_of(database), "--http-server", server, "--frozen-time", "2026-11-30T12:00:00Z")
+        with serving(tmp_path / server, *options, "--seed-ids", "7", "--rate-limits", "off") as served:
+            key = first_run_key(served.stdout)
+            created = served.request("POST", "/api/profiles/", key, _profile({"email": "ada@example.com"}))
+            profile_id = created.json()["data"]["id"]
+            replies = [
+                created,
+                served.request("PATCH", f"/api/profiles/{profile_id}/", key, _profile({"title": "Dr"}, profile_id)),
+                served.request("PATCH", f"/api/profiles/{profile_id}/", key, _profile({"email": "x"}, profile_id)),
+                served.request("GET", f"/api/profiles/{profile_id}/?fields[profile]=email,title", key),
+                served.request("GET", f"/api/profiles/{MISSING_ID}/", key),
+            ]
+            answers[server] = [(reply.status_code, _without_host(reply.text, served.url)) for reply in replies]
+    assert [status for status, _ in answers["uvicorn"]] == [201, 200, 400, 200, 404]
+    assert answers["uvicorn"] == answers["localviyo"]
+
+
+def _profile(attributes: dict[str, Any], profile_id: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": "profile", "attributes": attributes}
+    if profile_id is not None:
+        data["id"] = profile_id
+    return {"data": data}
+
+
+def _without_host(text: str, url: str) -> str:
+    return text.replace(url, "http://server")
+
+
 # serve: one server for the module, on an empty store, with Klaviyo's rate limits
 
 
