@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -21,18 +20,23 @@ MAX_QUERY_PARAMETERS = 100
 _decode = msgspec.json.Decoder().decode
 
 
-@dataclass(slots=True)
+# Request and Response are plain classes rather than dataclasses: compiled (setup.py), their __init__ runs
+# as native code, where a dataclass's generated one stays Python (2-5% of an update; bench/README.md,
+# nineteenth round).
 class Request:
-    method: str
-    path: str
-    query_string: str
-    headers: dict[str, str]
-    body: bytes
-    base_url: str
-    path_params: dict[str, str] = field(default_factory=dict)
-    revision: Revision = DEFAULT
-    account_id: str = ""
-    _query: dict[str, str] | None = None
+    def __init__(
+        self, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes, base_url: str
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query_string = query_string
+        self.headers = headers
+        self.body = body
+        self.base_url = base_url
+        self.path_params: dict[str, str] = {}
+        self.revision: Revision = DEFAULT
+        self.account_id = ""
+        self._query: dict[str, str] | None = None
 
     @property
     def query(self) -> dict[str, str]:
@@ -86,13 +90,20 @@ def find_nul(document: Any) -> str | None:
     return None
 
 
-@dataclass(slots=True)
 class Response:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/vnd.api+json"
-    delay: float = 0.0  # seconds to wait before answering (a latency fault)
+    def __init__(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/vnd.api+json",
+        delay: float = 0.0,  # seconds to wait before answering (a latency fault)
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers: dict[str, str] = {} if headers is None else headers
+        self.content_type = content_type
+        self.delay = delay
 
 
 async def read_body(headers: dict[str, str], receive: Any, limit: int) -> bytes:
