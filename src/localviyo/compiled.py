@@ -29,23 +29,16 @@ def manifest(package: Path = PACKAGE) -> dict[str, str]:
     return entries
 
 
-def extension_of(source: Path) -> Path | None:
-    """The extension module this interpreter would load instead of `source`, if there is one."""
-    for suffix in EXTENSION_SUFFIXES:
-        candidate = source.with_suffix(suffix)
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def _sources_of_extensions(package: Path) -> list[Path]:
-    """The source of every extension module this interpreter would load from the package."""
-    sources = []
+def _extensions(package: Path) -> dict[str, Path]:
+    """Every module this interpreter would load from an extension module in the package: its name (as the
+    manifest gives it) and its source."""
+    found = {}
     for path in package.rglob("*"):
         suffix = next((suffix for suffix in EXTENSION_SUFFIXES if path.name.endswith(suffix)), None)
         if suffix is not None:
-            sources.append(path.with_name(path.name[: -len(suffix)] + ".py"))
-    return sorted(sources)
+            source = path.with_name(path.name[: -len(suffix)] + ".py")
+            found[source.relative_to(package.parent).as_posix()] = source
+    return dict(sorted(found.items()))
 
 
 def stale(package: Path = PACKAGE) -> list[str]:
@@ -53,8 +46,7 @@ def stale(package: Path = PACKAGE) -> list[str]:
     were compiled, or compiled by an install other than the last (so not in its manifest)."""
     entries = manifest(package)
     changed = []
-    for source in _sources_of_extensions(package):
-        name = source.relative_to(package.parent).as_posix()
+    for name, source in _extensions(package).items():
         digest = entries.get(name)
         if digest is None or not source.exists() or hashlib.sha256(source.read_bytes()).hexdigest() != digest:
             changed.append(name)
@@ -74,4 +66,4 @@ def check(package: Path = PACKAGE) -> None:
 def running_compiled(package: Path = PACKAGE) -> bool:
     """Whether every module the manifest names runs from its extension module (False for plain Python)."""
     entries = manifest(package)
-    return bool(entries) and all(extension_of(package.parent / name) is not None for name in entries)
+    return bool(entries) and _extensions(package).keys() >= entries.keys()
