@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 
 import asgi
@@ -24,9 +25,9 @@ from localviyo import ManualClock, Settings, accounts, create_app
 from localviyo.app import LocalviyoApp
 from localviyo.core.document import Changes
 from localviyo.core.keys import FULL_ACCESS
-from localviyo.storage.checkpoints import ROWS
+from localviyo.storage.checkpoints import ROWS, Checkpointer
 from localviyo.storage.sqlite import SQLiteStore
-from localviyo.storage.wal_drain import AUTOCHECKPOINT
+from localviyo.storage.wal_drain import AUTOCHECKPOINT, WalDrain
 from localviyo.testing import ServerThread
 
 PAGE = 4096
@@ -79,10 +80,10 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
         each.stop()
 
 
-def _stored(path: Path) -> int:
-    """Profiles another connection to the file sees."""
+def _stored(path: Path, table: str = "profiles") -> int:
+    """Rows (profiles) another connection to the file sees."""
     with sqlite3.connect(path) as other:
-        count: int = other.execute("SELECT count(*) FROM profiles").fetchone()[0]
+        count: int = other.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     other.close()
     return count
 
@@ -239,3 +240,88 @@ def test_a_server_that_stops_lets_the_writes_it_holds_back_go(tmp_path: Path) ->
 
     asgi.serving(pinned.app, scenario)
     pinned.close()
+
+
+class _Reports:
+    """What a checkpoint thread reports: (pages in the WAL, pages copied back, token), in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int, int]] = []
+
+    def __call__(self, pages: int, copied: int, token: int) -> None:
+        self.seen.append((pages, copied, token))
+
+
+def test_the_threads_checkpoints_stop_a_round_short_until_the_whole_wal_is_asked_for(tmp_path: Path) -> None:
+    """The thread holds a read at the WAL's end as each checkpoint begins, so the next one copies up to
+    there and no further: it never copies every frame under load, and so never makes SQLite sync the
+    database file. A checkpoint of the whole WAL lets go and copies it all; the next write restarts it."""
+    path = tmp_path / "rounds.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("CREATE TABLE notes (body TEXT)")
+    reports = _Reports()
+    thread = Checkpointer(str(path), 1, reports)
+
+    def write_a_round() -> None:
+        writer.execute("BEGIN")
+        writer.executemany("INSERT INTO notes VALUES (?)", [(NOTE,)] * ROWS)
+        writer.execute("COMMIT")
+        thread.committed(ROWS)
+        assert thread.settle()
+
+    try:
+        for _ in range(4):
+            write_a_round()
+        rounds = reports.seen
+        assert len(rounds) == 4
+        assert rounds[0][0] == rounds[0][1]  # nothing held yet: the first copies everything
+        for (pages_before, _, _), (pages, copied, token) in pairwise(rounds):
+            assert copied == pages_before < pages, rounds  # up to where the round before ended
+            assert token == 0
+        thread.request(7)
+        assert thread.settle()
+        pages, copied, token = reports.seen[-1]
+        assert (copied, token) == (pages, 7)
+        write_a_round()  # begins with every frame copied back: the WAL starts over
+        assert reports.seen[-1][0] < pages / 2, reports.seen
+        assert _stored(path, "notes") == 5 * ROWS
+    finally:
+        thread.close()
+        writer.close()
+
+
+def test_a_drain_flushes_the_database_file_before_it_holds_writes_back() -> None:
+    """The database file's sync, the long part of a drain, happens while writes go on: the gate closes
+    only once the thread reports the flush, and opens once it reports the whole WAL copied after the
+    last commit."""
+    flushes: list[int] = []
+    wholes: list[int] = []
+
+    async def scenario() -> None:
+        drain = WalDrain(asyncio.get_running_loop(), wholes.append, flushes.append, limit=100)
+
+        async def report(pages: int, copied: int, token: int) -> None:
+            drain.checkpointed(pages, copied, token)
+            await asyncio.sleep(0)  # the report reaches the loop
+
+        await report(70, 60, 0)
+        assert (flushes, wholes, drain.gate) == ([], [], None)
+        await report(80, 70, 0)  # three quarters of the limit: a flush first, no gate yet
+        assert (flushes, wholes, drain.gate) == ([1], [], None)
+        await report(150, 80, 0)  # an earlier round's report: still flushing
+        drain.committed()  # writes go on meanwhile
+        assert (flushes, wholes, drain.gate) == ([1], [], None)
+        await report(170, 150, 1)  # flushed: writes are held back, the whole WAL asked for
+        gate = drain.gate
+        assert gate is not None and not gate.done() and wholes == [2]
+        drain.committed()  # the open batch commits: its pages too
+        assert wholes == [2, 3]
+        await report(175, 175, 2)  # copied, but not the last commit
+        assert not gate.done()
+        await report(180, 180, 3)
+        assert gate.done() and drain.gate is None
+        assert flushes == [1]
+        drain.close()
+
+    asyncio.run(scenario())

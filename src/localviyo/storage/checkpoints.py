@@ -1,26 +1,32 @@
 """Checkpoints on a thread of the server's own, so that its event loop does not wait for the disk.
 
 In WAL mode a commit appends the pages it changed to the WAL; a checkpoint copies them back into the
-database file and, unless `synchronous` is off, fsyncs both files. SQLite does it inline, in the COMMIT
-that takes the WAL past a thousand pages, so the event loop stops for the copy and the fsyncs. On a large
-store the pages are scattered over the file: on the machine the benchmarks ran on, writing one back took
-about 20 µs, and an update changes two (bench/README.md, "Where the time goes at 1,000,000 profiles").
+database file. SQLite does it inline, in the COMMIT that takes the WAL past a thousand pages, so the event
+loop stops for the copy and the fsyncs. Here a thread with a connection of its own makes them: the store
+tells it how many rows each commit changed, and once `ROWS` have piled up it runs a PASSIVE checkpoint,
+which copies what is committed without holding up readers or the writer.
 
-Here a thread with a connection of its own makes them. The store tells it how many rows each commit
-changed; once `ROWS` have piled up it runs a PASSIVE checkpoint, which copies what is committed without
-holding up readers or the writer, and syncs as the store's `synchronous` level says. Durability is the
-same either way: a commit never depended on the checkpoint that follows it.
+A checkpoint stops a round short. With `synchronous` normal or full SQLite fsyncs the WAL before it copies
+frames, and the database file after a checkpoint that copied every frame, since that is what lets the
+WAL start over; one that copies some of them leaves the file to the operating system. On a large store
+the pages an update changes lie far apart in the file, and syncing them a few dozen at a time, a few
+hundred times a second, cost the server a fifth of its updates on 1,000,000 profiles (bench/README.md,
+twentieth round). So the thread keeps a read transaction open at the end of the WAL as it stood when its
+last checkpoint ended (`_Pins`): SQLite never copies frames past a reader's snapshot, so the next
+checkpoint copies up to there and no further, syncs the WAL, and leaves the file's sync for later. Nothing
+about durability changes: SQLite still syncs the file before the WAL may restart, as it always does.
 
 The WAL starts over from its beginning (and so stops growing) only when a write transaction begins with
-every frame already copied back. Under steady load the thread is a batch behind, so that moment never
-comes by itself: the store drains the WAL when it passes `WAL_LIMIT` pages (storage/wal_drain.py), and
-the thread tells it after each checkpoint how far it got. Under light load the thread catches up between
-writes, and the WAL restarts without that.
+every frame copied back. The store drains the WAL when it passes `WAL_LIMIT` pages (storage/wal_drain.py):
+it first asks for a `flush` (a checkpoint, then an fsync of the database file, while writes go on), then
+for a checkpoint of the `whole` WAL, which lets go of the pins, copies the rest and syncs the file, little
+of it left unsynced by then. The thread tells it after each checkpoint how far it got.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -30,19 +36,59 @@ log = logging.getLogger("localviyo")
 ROWS = 32  # rows changed between two checkpoints of the thread
 
 # After each checkpoint: pages in the WAL, pages copied back, and the token of the last checkpoint asked
-# for with `request` before this one began (0: none).
+# for with `request` or `flush` before this one began (0: none).
 Report = Callable[[int, int, int], None]
+
+
+class _Pins:
+    """Two connections taking turns to hold a read transaction at the end of the WAL. Before a checkpoint
+    the spare one begins a read at the WAL's end; the checkpoint then stops at the older read, which ends
+    after it. A read that begins while every frame is copied back pins nothing (SQLite then reads the
+    database file alone), so it never keeps the WAL from restarting."""
+
+    def __init__(self, path: str) -> None:
+        self._older = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._newer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def renew(self) -> None:
+        """The spare connection reads at the WAL's end; it becomes the newer pin, the newer the older."""
+        spare = self._older
+        _release(spare)
+        spare.execute("BEGIN")
+        spare.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()
+        self._older, self._newer = self._newer, spare
+
+    def drop_older(self) -> None:
+        _release(self._older)
+
+    def drop(self) -> None:
+        _release(self._older)
+        _release(self._newer)
+
+    def close(self) -> None:
+        self.drop()
+        self._older.close()
+        self._newer.close()
+
+
+def _release(db: sqlite3.Connection) -> None:
+    if db.in_transaction:
+        db.execute("COMMIT")
 
 
 class Checkpointer:
     def __init__(self, path: str, synchronous: int, report: Report | None = None) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
+        self._pins = _Pins(path)
+        self._file = os.open(path, os.O_RDONLY)  # for `flush`: an fsync syncs the file, whichever descriptor
+        self._synchronous = synchronous
         self._report = report
         self._changed = 0  # rows committed since the last checkpoint was asked for (writers only)
-        self._token = 0  # of the last checkpoint asked for with `request`
+        self._token = 0  # of the last checkpoint asked for with `request` or `flush`
         self._state = threading.Condition()
         self._due = self._running = self._closing = False
+        self._whole = self._flush = False  # what the next checkpoint must do besides copying a round
         self._thread = threading.Thread(target=self._run, name="localviyo-checkpoints", daemon=True)
         self._thread.start()
 
@@ -51,14 +97,23 @@ class Checkpointer:
         self._changed += rows
         if self._changed >= ROWS:
             self._changed = 0
-            self.request()
+            self._ask()
 
     def request(self, token: int | None = None) -> None:
-        """Make a checkpoint as soon as the one running, if any, is done; with a `token`, it and the
-        checkpoints after it report that one."""
+        """Make a checkpoint as soon as the one running, if any, is done; with a `token`, one of the whole
+        WAL (no pins), which it and the checkpoints after it report."""
+        self._ask(token, whole=token is not None)
+
+    def flush(self, token: int) -> None:
+        """Make a checkpoint of a round, then fsync the database file, and report `token`."""
+        self._ask(token, flush=True)
+
+    def _ask(self, token: int | None = None, *, whole: bool = False, flush: bool = False) -> None:
         with self._state:
             if token is not None:
                 self._token = token
+            self._whole |= whole
+            self._flush |= flush
             self._due = True
             self._state.notify()
 
@@ -74,22 +129,49 @@ class Checkpointer:
                 if self._closing:
                     return
                 self._due, self._running = False, True
-                token = self._token
+                token, whole, flush = self._token, self._whole, self._flush
+                self._whole = self._flush = False
             try:
-                _, pages, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                pages, copied = self._checkpoint(whole, flush)
                 if self._report is not None:
                     self._report(pages, copied, token)
             except sqlite3.Error as error:
                 # The frames stay in the WAL, readable as ever; the next checkpoint copies them.
                 log.warning("a checkpoint failed; the next one will try again: %s", error)
+                self._drop_pins()
             finally:
                 with self._state:
                     self._running = False
                     self._state.notify_all()
+
+    def _checkpoint(self, whole: bool, flush: bool) -> tuple[int, int]:
+        if whole:
+            self._pins.drop()
+        else:
+            self._pins.renew()
+        _, pages, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if whole:
+            self._pins.renew()  # after a whole copy it pins nothing: the next write may restart the WAL
+        else:
+            self._pins.drop_older()
+        if flush and self._synchronous:
+            try:
+                os.fdatasync(self._file)
+            except OSError as error:  # SQLite's own sync, in the drain's checkpoint of the whole WAL, will tell
+                log.warning("could not sync the database file: %s", error)
+        return pages, copied
+
+    def _drop_pins(self) -> None:
+        try:
+            self._pins.drop()
+        except sqlite3.Error as error:
+            log.warning("could not end the checkpoint thread's reads: %s", error)
 
     def close(self) -> None:
         with self._state:
             self._closing = True
             self._state.notify_all()
         self._thread.join()
+        self._pins.close()
+        os.close(self._file)
         self._db.close()

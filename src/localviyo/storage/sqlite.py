@@ -210,7 +210,7 @@ class SQLiteStore(RelationalStore):
                 self._db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT * self.wal_limit}")
                 self._changes_seen = self._db.total_changes
                 checkpointer = Checkpointer(self.path, self._synchronous, self._checkpointed)
-                drain = WalDrain(loop, checkpointer.request, limit=self.wal_limit)
+                drain = WalDrain(loop, checkpointer.request, checkpointer.flush, limit=self.wal_limit)
                 self._checkpointer, self._drain = checkpointer, drain
 
     def settle(self, timeout: float = 30.0) -> bool:

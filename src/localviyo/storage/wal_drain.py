@@ -7,14 +7,19 @@ that takes the WAL past a limit, runs on the event loop and syncs both files; on
 store of the benchmarks, on a machine where updates ran at 9,000 a second, that COMMIT took 15-45 ms, three
 quarters of it waiting for the disk, two to six times a second (bench/README.md, seventeenth round).
 
-So when the thread reports the WAL past `WAL_LIMIT` pages, the store drains it. Writes that arrive from
-then on wait at `gate` (the app awaits it before it calls the store); the batch already open commits at
-the start of the next turn, not at the end of its turns (storage/group_commit.py), since no write can
-join it; the thread checkpoints after that commit; and once it reports every frame copied, with no commit
-since it was asked, the gate opens. The first write after it begins with the WAL wholly copied back, and
-SQLite restarts the WAL there, syncing its new header alone. Reads go on all the while. Writes wait for
-one batch's commit and one checkpoint, once per `WAL_LIMIT` pages: 2-4 ms on the benchmark machine when
-its disk was quick, up to 45 ms when it was not.
+So as the thread reports the WAL nearing `WAL_LIMIT` pages, the store drains it, in two steps. First it
+asks the thread for a flush: a checkpoint, then an fsync of the database file, while writes go on
+(`AHEAD`: it begins at three quarters of the limit, for the WAL goes on growing meanwhile). The
+thread's checkpoints leave the file's sync for later (storage/checkpoints.py), so this is where the pages
+copied since the WAL last restarted reach the disk, scattered over the file as they are: the longest part
+of a drain, which is why no write waits for it. Then, once the flush is reported, writes that arrive wait
+at `gate` (the app awaits it before it calls the store); the batch already open commits at the start of
+the next turn, not at the end of its turns (storage/group_commit.py), since no write can join it; the
+thread checkpoints the whole WAL after that commit (and syncs the file, what was copied since the flush);
+and once it reports every frame copied, with no commit since it was asked, the gate opens. The first write
+after it begins with the WAL wholly copied back, and SQLite restarts the WAL there, syncing its new
+header alone. Reads go on all the while. Writes wait for one batch's commit and one checkpoint, once per
+`WAL_LIMIT` pages.
 
 The drain is only ever a way to let the WAL restart: a write that does not wait (the admin API's, another
 thread's) is as correct as ever, and only delays the restart. If the thread cannot copy every frame (a
@@ -32,27 +37,32 @@ from collections.abc import Callable
 WAL_LIMIT = 16_000  # pages in the WAL (64 MB) at which a drain begins
 AUTOCHECKPOINT = 4  # SQLite's own checkpoint on the server's connection, at this many times the limit
 TIMEOUT = 0.1  # seconds a drain may hold writes back
+AHEAD = 4  # a drain's flush begins a quarter of the limit early, so that its gate closes near the limit
 
 
 class WalDrain:
-    """The event loop's side of draining the WAL. `request(token)` asks the checkpoint thread for a
-    checkpoint now; the thread calls `checkpointed` after each of its checkpoints."""
+    """The event loop's side of draining the WAL. `flush(token)` asks the checkpoint thread for a
+    checkpoint and an fsync of the database file, `request(token)` for a checkpoint of the whole WAL; the
+    thread calls `checkpointed` after each of its checkpoints."""
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         request: Callable[[int], None],
+        flush: Callable[[int], None],
         *,
         limit: int = WAL_LIMIT,
         timeout: float = TIMEOUT,
     ) -> None:
         self.loop = loop
         self.request = request
+        self.flush = flush
         self.limit = limit
         self.timeout = timeout
         self.gate: asyncio.Future[None] | None = None  # while draining: what writes wait for
         self._threshold = limit  # WAL pages at which the next drain begins
         self._asked = 0  # the token of the last checkpoint asked for; one per commit during a drain
+        self._flushing = False  # a drain has begun: the flush before its gate is asked for
         self._log = 0  # WAL pages in the thread's last report
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -64,7 +74,7 @@ class WalDrain:
         after the checkpoint asked for with `token` (0: none was)."""
         if log < self.limit:
             self._threshold = self.limit  # the WAL restarted
-        if self._closed or (self.gate is None and log < self._threshold):
+        if self._closed or (self.gate is None and not self._flushing and log < self._flush_at()):
             return
         with contextlib.suppress(RuntimeError):  # the loop has closed: the server is gone, and the drain
             self.loop.call_soon_threadsafe(self._report, log, done, token)
@@ -85,13 +95,22 @@ class WalDrain:
         if self._closed:
             return
         self._log = log
-        if self.gate is None:
-            if log >= self._threshold:
+        if self._flushing:
+            if token == self._asked:  # flushed: now the whole WAL, with writes held back
+                self._flushing = False
                 self.gate = self.loop.create_future()
                 self._timer = self.loop.call_later(self.timeout, self.open)
                 self._ask()
+        elif self.gate is None:
+            if log >= self._flush_at():
+                self._flushing = True
+                self._asked += 1
+                self.flush(self._asked)
         elif token == self._asked and done >= log:
             self.open()
+
+    def _flush_at(self) -> int:
+        return self._threshold - self.limit // AHEAD
 
     def open(self) -> None:
         """Let writes through: the WAL is copied back (or the drain took too long, or the server stops)."""
