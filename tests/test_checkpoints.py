@@ -247,48 +247,82 @@ class _Reports:
 
     def __init__(self) -> None:
         self.seen: list[tuple[int, int, int]] = []
+        self._arrived = threading.Condition()
 
     def __call__(self, pages: int, copied: int, token: int) -> None:
-        self.seen.append((pages, copied, token))
+        with self._arrived:
+            self.seen.append((pages, copied, token))
+            self._arrived.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.seen) >= count, timeout)
+
+
+class _Rounds:
+    """A file in WAL mode, a writer, and a checkpoint thread told of each round of ROWS rows it writes."""
+
+    def __init__(self, path: Path, idle: float | None) -> None:
+        self.path = path
+        self.writer = sqlite3.connect(path, isolation_level=None)
+        self.writer.execute("PRAGMA journal_mode = WAL")
+        self.writer.execute("CREATE TABLE notes (body TEXT)")
+        self.reports = _Reports()
+        self.thread = Checkpointer(str(path), 1, self.reports, idle=idle)
+
+    def write(self) -> None:
+        self.writer.execute("BEGIN")
+        self.writer.executemany("INSERT INTO notes VALUES (?)", [(NOTE,)] * ROWS)
+        self.writer.execute("COMMIT")
+        self.thread.committed(ROWS)
+        assert self.thread.settle()
+
+    def close(self) -> None:
+        self.thread.close()
+        self.writer.close()
 
 
 def test_the_threads_checkpoints_stop_a_round_short_until_the_whole_wal_is_asked_for(tmp_path: Path) -> None:
     """The thread holds a read at the WAL's end as each checkpoint begins, so the next one copies up to
     there and no further: it never copies every frame under load, and so never makes SQLite sync the
     database file. A checkpoint of the whole WAL lets go and copies it all; the next write restarts it."""
-    path = tmp_path / "rounds.db"
-    writer = sqlite3.connect(path, isolation_level=None)
-    writer.execute("PRAGMA journal_mode = WAL")
-    writer.execute("CREATE TABLE notes (body TEXT)")
-    reports = _Reports()
-    thread = Checkpointer(str(path), 1, reports)
-
-    def write_a_round() -> None:
-        writer.execute("BEGIN")
-        writer.executemany("INSERT INTO notes VALUES (?)", [(NOTE,)] * ROWS)
-        writer.execute("COMMIT")
-        thread.committed(ROWS)
-        assert thread.settle()
-
+    rounds = _Rounds(tmp_path / "rounds.db", idle=None)
     try:
         for _ in range(4):
-            write_a_round()
-        rounds = reports.seen
-        assert len(rounds) == 4
-        assert rounds[0][0] == rounds[0][1]  # nothing held yet: the first copies everything
-        for (pages_before, _, _), (pages, copied, token) in pairwise(rounds):
-            assert copied == pages_before < pages, rounds  # up to where the round before ended
+            rounds.write()
+        seen = rounds.reports.seen
+        assert len(seen) == 4
+        assert seen[0][0] == seen[0][1]  # nothing held yet: the first copies everything
+        for (pages_before, _, _), (pages, copied, token) in pairwise(seen):
+            assert copied == pages_before < pages, seen  # up to where the round before ended
             assert token == 0
-        thread.request(7)
-        assert thread.settle()
-        pages, copied, token = reports.seen[-1]
+        rounds.thread.request(7)
+        assert rounds.thread.settle()
+        pages, copied, token = seen[-1]
         assert (copied, token) == (pages, 7)
-        write_a_round()  # begins with every frame copied back: the WAL starts over
-        assert reports.seen[-1][0] < pages / 2, reports.seen
-        assert _stored(path, "notes") == 5 * ROWS
+        rounds.write()  # begins with every frame copied back: the WAL starts over
+        assert seen[-1][0] < pages / 2, seen
+        assert _stored(rounds.path, "notes") == 5 * ROWS
     finally:
-        thread.close()
-        writer.close()
+        rounds.close()
+
+
+def test_when_writes_stop_the_thread_copies_the_rest_back_and_the_wal_restarts(tmp_path: Path) -> None:
+    """Under light load the WAL stays short: once no checkpoint has been asked for in a while, the thread
+    copies what it held back, and the next write starts the WAL over."""
+    rounds = _Rounds(tmp_path / "idle.db", idle=0.5)
+    try:
+        for _ in range(3):
+            rounds.write()
+        seen = rounds.reports.seen
+        pages, copied, _ = seen[2]
+        assert copied < pages  # held back a round
+        assert rounds.reports.wait_for(4), seen  # nothing asked for: after `idle`, a checkpoint unasked
+        assert seen[3][:2] == (pages, pages)  # all of it
+        rounds.write()
+        assert seen[-1][0] < pages / 2, seen  # the WAL started over
+    finally:
+        rounds.close()
 
 
 def test_a_drain_flushes_the_database_file_before_it_holds_writes_back() -> None:

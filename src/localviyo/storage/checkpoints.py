@@ -8,19 +8,22 @@ which copies what is committed without holding up readers or the writer.
 
 A checkpoint stops a round short. With `synchronous` normal or full SQLite fsyncs the WAL before it copies
 frames, and the database file after a checkpoint that copied every frame, since that is what lets the
-WAL start over; one that copies some of them leaves the file to the operating system. On a large store
-the pages an update changes lie far apart in the file, and syncing them a few dozen at a time, a few
-hundred times a second, cost the server a fifth of its updates on 1,000,000 profiles (bench/README.md,
-twentieth round). So the thread keeps a read transaction open at the end of the WAL as it stood when its
-last checkpoint ended (`_Pins`): SQLite never copies frames past a reader's snapshot, so the next
-checkpoint copies up to there and no further, syncs the WAL, and leaves the file's sync for later. Nothing
-about durability changes: SQLite still syncs the file before the WAL may restart, as it always does.
+WAL start over; after one that copies some of them it leaves the file to the operating system. On a large
+store the pages an update changes lie far apart in the file, and syncing them a few dozen at a time, a few
+hundred times a second, cost the 1,000,000-profile store of the benchmarks 5-28% of its updates
+(bench/README.md, twentieth round). So before each checkpoint the thread begins a read transaction at the
+WAL's end (`_Pins`), and keeps it until the checkpoint after: SQLite never copies frames past a reader's
+snapshot, so each checkpoint copies up to where the one before began, syncs the WAL, and leaves the
+file's sync for later. Nothing about durability changes: SQLite still syncs the file before the WAL may
+restart, as it always does.
 
 The WAL starts over from its beginning (and so stops growing) only when a write transaction begins with
-every frame copied back. The store drains the WAL when it passes `WAL_LIMIT` pages (storage/wal_drain.py):
+every frame copied back. The store drains the WAL as it nears `WAL_LIMIT` pages (storage/wal_drain.py):
 it first asks for a `flush` (a checkpoint, then an fsync of the database file, while writes go on), then
-for a checkpoint of the `whole` WAL, which lets go of the pins, copies the rest and syncs the file, little
-of it left unsynced by then. The thread tells it after each checkpoint how far it got.
+for a checkpoint of the whole WAL (`request` with a token), which lets go of the pins, copies the rest
+and syncs the file, little of it left unsynced by then. The thread tells it after each checkpoint how far
+it got. When writes stop, the thread copies the rest back by itself after `IDLE` seconds, so that under
+light load the WAL restarts at the next write and stays short, as it did before the pins.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from collections.abc import Callable
 log = logging.getLogger("localviyo")
 
 ROWS = 32  # rows changed between two checkpoints of the thread
+IDLE = 0.25  # seconds without a checkpoint after which the thread copies the rest of the WAL back
 
 # After each checkpoint: pages in the WAL, pages copied back, and the token of the last checkpoint asked
 # for with `request` or `flush` before this one began (0: none).
@@ -43,8 +47,7 @@ Report = Callable[[int, int, int], None]
 class _Pins:
     """Two connections taking turns to hold a read transaction at the end of the WAL. Before a checkpoint
     the spare one begins a read at the WAL's end; the checkpoint then stops at the older read, which ends
-    after it. A read that begins while every frame is copied back pins nothing (SQLite then reads the
-    database file alone), so it never keeps the WAL from restarting."""
+    after it."""
 
     def __init__(self, path: str) -> None:
         self._older = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -60,6 +63,9 @@ class _Pins:
 
     def drop_older(self) -> None:
         _release(self._older)
+
+    def held(self) -> bool:
+        return self._older.in_transaction or self._newer.in_transaction
 
     def drop(self) -> None:
         _release(self._older)
@@ -77,13 +83,14 @@ def _release(db: sqlite3.Connection) -> None:
 
 
 class Checkpointer:
-    def __init__(self, path: str, synchronous: int, report: Report | None = None) -> None:
+    def __init__(self, path: str, synchronous: int, report: Report | None = None, *, idle: float | None = IDLE) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
         self._pins = _Pins(path)
         self._file = os.open(path, os.O_RDONLY)  # for `flush`: an fsync syncs the file, whichever descriptor
         self._synchronous = synchronous
         self._report = report
+        self._idle = idle  # None: never copy the rest of the WAL back unasked (for tests)
         self._changed = 0  # rows committed since the last checkpoint was asked for (writers only)
         self._token = 0  # of the last checkpoint asked for with `request` or `flush`
         self._state = threading.Condition()
@@ -125,12 +132,13 @@ class Checkpointer:
     def _run(self) -> None:
         while True:
             with self._state:
-                self._state.wait_for(lambda: self._due or self._closing)
+                idle = self._idle if self._pins.held() else None  # nothing held back: nothing to wait for
+                due = self._state.wait_for(lambda: self._due or self._closing, idle)
                 if self._closing:
                     return
-                self._due, self._running = False, True
-                token, whole, flush = self._token, self._whole, self._flush
-                self._whole = self._flush = False
+                self._running = True
+                token, whole, flush = self._token, self._whole or not due, self._flush
+                self._due = self._whole = self._flush = False
             try:
                 pages, copied = self._checkpoint(whole, flush)
                 if self._report is not None:
@@ -146,14 +154,11 @@ class Checkpointer:
 
     def _checkpoint(self, whole: bool, flush: bool) -> tuple[int, int]:
         if whole:
-            self._pins.drop()
+            self._pins.drop()  # and none after it: the next write may restart the WAL
         else:
             self._pins.renew()
         _, pages, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if whole:
-            self._pins.renew()  # after a whole copy it pins nothing: the next write may restart the WAL
-        else:
-            self._pins.drop_older()
+        self._pins.drop_older()
         if flush and self._synchronous:
             try:
                 os.fdatasync(self._file)

@@ -1,8 +1,8 @@
 """Restarting the WAL without the event loop waiting for the disk.
 
 The WAL starts over from its beginning only when a write transaction begins with every frame already
-copied back into the database file (storage/checkpoints.py). Under steady load that moment never comes
-by itself: the checkpoint thread is always a batch behind. SQLite's own remedy, a checkpoint in the COMMIT
+copied back into the database file (storage/checkpoints.py). Under load that moment never comes by
+itself: each of the checkpoint thread's checkpoints stops a round short. SQLite's own remedy, a checkpoint in the COMMIT
 that takes the WAL past a limit, runs on the event loop and syncs both files; on the 1,000,000-profile
 store of the benchmarks, on a machine where updates ran at 9,000 a second, that COMMIT took 15-45 ms, three
 quarters of it waiting for the disk, two to six times a second (bench/README.md, seventeenth round).
