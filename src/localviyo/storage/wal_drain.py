@@ -2,10 +2,11 @@
 
 The WAL starts over from its beginning only when a write transaction begins with every frame already
 copied back into the database file (storage/checkpoints.py). Under load that moment never comes by
-itself: each of the checkpoint thread's checkpoints stops a round short. SQLite's own remedy, a checkpoint in the COMMIT
-that takes the WAL past a limit, runs on the event loop and syncs both files; on the 1,000,000-profile
-store of the benchmarks, on a machine where updates ran at 9,000 a second, that COMMIT took 15-45 ms, three
-quarters of it waiting for the disk, two to six times a second (bench/README.md, seventeenth round).
+itself: each of the checkpoint thread's checkpoints stops a round short. SQLite's own remedy, a checkpoint
+in the COMMIT that takes the WAL past a limit, runs on the event loop and syncs both files; on the
+1,000,000-profile store of the benchmarks, on a machine where updates ran at 9,000 a second, that COMMIT
+took 15-45 ms, three quarters of it waiting for the disk, two to six times a second (bench/README.md,
+seventeenth round).
 
 So as the thread reports the WAL nearing `WAL_LIMIT` pages, the store drains it, in two steps. First it
 asks the thread for a flush: a checkpoint, then an fsync of the database file, while writes go on
@@ -34,7 +35,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-WAL_LIMIT = 16_000  # pages in the WAL (64 MB) at which a drain begins
+WAL_LIMIT = 16_000  # pages in the WAL (64 MB) at which a drain holds writes back (its flush begins before)
 AUTOCHECKPOINT = 4  # SQLite's own checkpoint on the server's connection, at this many times the limit
 TIMEOUT = 0.1  # seconds a drain may hold writes back
 AHEAD = 4  # a drain's flush begins a quarter of the limit early, so that its gate closes near the limit
