@@ -25,7 +25,7 @@ from localviyo import ManualClock, Settings, accounts, create_app
 from localviyo.app import LocalviyoApp
 from localviyo.core.document import Changes
 from localviyo.core.keys import FULL_ACCESS
-from localviyo.storage.checkpoints import ROWS, Checkpointer
+from localviyo.storage.checkpoints import Checkpointer, round_rows
 from localviyo.storage.sqlite import SQLiteStore
 from localviyo.storage.wal_drain import AUTOCHECKPOINT, WalDrain
 from localviyo.testing import ServerThread
@@ -33,6 +33,7 @@ from localviyo.testing import ServerThread
 PAGE = 4096
 NOTE = "x" * 3000  # a profile of about a page
 WAL_LIMIT = 1000  # the stores' here, so that a few thousand writes pass it (the default is 16,000)
+ROUND = round_rows(WAL_LIMIT)  # rows between two of the thread's checkpoints, for such a store
 
 
 def _wal_pages(path: Path) -> int:
@@ -92,12 +93,12 @@ def test_the_thread_copies_pages_back_long_before_sqlite_would(serve: Serve) -> 
     thread, inline = serve("thread"), serve("inline")
     sizes = {"thread": thread.path.stat().st_size, "inline": inline.path.stat().st_size}
     for each in (thread, inline):
-        each.create(2 * ROWS)
+        each.create(ROUND + ROUND // 2)  # a round and a half, in about 750 WAL pages
         assert each.store.settle()
         assert _wal_pages(each.path) < 1000  # below SQLite's own checkpoint: it has not copied anything
     assert inline.path.stat().st_size == sizes["inline"]  # every new page still only in the WAL
-    assert thread.path.stat().st_size >= sizes["thread"] + ROWS * PAGE  # copied back by the thread
-    assert _stored(thread.path) == _stored(inline.path) == 2 * ROWS
+    assert thread.path.stat().st_size >= sizes["thread"] + ROUND * PAGE  # copied back by the thread
+    assert _stored(thread.path) == _stored(inline.path) == ROUND + ROUND // 2
 
 
 def test_the_wal_restarts_under_concurrent_writes(serve: Serve) -> None:
@@ -260,7 +261,7 @@ class _Reports:
 
 
 class _Rounds:
-    """A file in WAL mode, a writer, and a checkpoint thread told of each round of ROWS rows it writes."""
+    """A file in WAL mode, a writer, and a checkpoint thread told of each round of ROUND rows it writes."""
 
     def __init__(self, path: Path, idle: float | None) -> None:
         self.path = path
@@ -268,13 +269,13 @@ class _Rounds:
         self.writer.execute("PRAGMA journal_mode = WAL")
         self.writer.execute("CREATE TABLE notes (body TEXT)")
         self.reports = _Reports()
-        self.thread = Checkpointer(str(path), 1, self.reports, idle=idle)
+        self.thread = Checkpointer(str(path), 1, self.reports, rows=ROUND, idle=idle)
 
     def write(self) -> None:
         self.writer.execute("BEGIN")
-        self.writer.executemany("INSERT INTO notes VALUES (?)", [(NOTE,)] * ROWS)
+        self.writer.executemany("INSERT INTO notes VALUES (?)", [(NOTE,)] * ROUND)
         self.writer.execute("COMMIT")
-        self.thread.committed(ROWS)
+        self.thread.committed(ROUND)
         assert self.thread.settle()
 
     def close(self) -> None:
@@ -302,7 +303,26 @@ def test_the_threads_checkpoints_stop_a_round_short_until_the_whole_wal_is_asked
         assert (copied, token) == (pages, 7)
         rounds.write()  # begins with every frame copied back: the WAL starts over
         assert seen[-1][0] < pages / 2, seen
-        assert _stored(rounds.path, "notes") == 5 * ROWS
+        assert _stored(rounds.path, "notes") == 5 * ROUND
+    finally:
+        rounds.close()
+
+
+def test_a_flush_copies_the_whole_wal_back_and_the_next_write_restarts_it(tmp_path: Path) -> None:
+    """A drain's flush does not stop a round short: it lets go of the pins and copies every frame (and
+    syncs the file), so that the checkpoint the drain makes with writes held back has little left."""
+    rounds = _Rounds(tmp_path / "flush.db", idle=None)
+    try:
+        for _ in range(3):
+            rounds.write()
+        seen = rounds.reports.seen
+        pages, copied, _ = seen[-1]
+        assert copied < pages  # a round held back
+        rounds.thread.flush(9)
+        assert rounds.thread.settle()
+        assert seen[-1] == (pages, pages, 9)
+        rounds.write()
+        assert seen[-1][0] < pages / 2, seen  # the WAL started over
     finally:
         rounds.close()
 
@@ -328,7 +348,7 @@ def test_when_writes_stop_the_thread_copies_the_rest_back_and_the_wal_restarts(t
 def test_a_drain_flushes_the_database_file_before_it_holds_writes_back() -> None:
     """The database file's sync, the long part of a drain, happens while writes go on: the gate closes
     only once the thread reports the flush, and opens once it reports the whole WAL copied after the
-    last commit."""
+    last commit. The whole WAL is asked for once, after the batch open when the gate closed commits."""
     flushes: list[int] = []
     wholes: list[int] = []
 
@@ -346,16 +366,27 @@ def test_a_drain_flushes_the_database_file_before_it_holds_writes_back() -> None
         await report(150, 80, 0)  # an earlier round's report: still flushing
         drain.committed()  # writes go on meanwhile
         assert (flushes, wholes, drain.gate) == ([1], [], None)
-        await report(170, 150, 1)  # flushed: writes are held back, the whole WAL asked for
+        await report(170, 150, 1)  # flushed: writes are held back
         gate = drain.gate
-        assert gate is not None and not gate.done() and wholes == [2]
-        drain.committed()  # the open batch commits: its pages too
+        assert gate is not None and not gate.done() and wholes == []
+        drain.committed()  # the batch open commits at the start of the next turn and asks for the whole WAL
+        assert wholes == [2]
+        await asyncio.sleep(0)
+        assert wholes == [2]  # and only it: one checkpoint, not one before the commit and one after
+        drain.committed()  # a write that did not wait (another thread's): its pages too
         assert wholes == [2, 3]
         await report(175, 175, 2)  # copied, but not the last commit
         assert not gate.done()
         await report(180, 180, 3)
         assert gate.done() and drain.gate is None
-        assert flushes == [1]
+        await report(205, 200, 0)  # the next drain, from half a limit on
+        assert flushes == [1, 4]
+        await report(210, 205, 4)  # flushed, with no batch open: the next turn asks for the whole WAL
+        assert drain.gate is not None and wholes == [2, 3]
+        await asyncio.sleep(0)
+        assert wholes == [2, 3, 5]
+        await report(215, 215, 5)
+        assert drain.gate is None
         drain.close()
 
     asyncio.run(scenario())

@@ -3,8 +3,11 @@
 In WAL mode a commit appends the pages it changed to the WAL; a checkpoint copies them back into the
 database file. SQLite does it inline, in the COMMIT that takes the WAL past a thousand pages, so the event
 loop stops for the copy and the fsyncs. Here a thread with a connection of its own makes them: the store
-tells it how many rows each commit changed, and once `ROWS` have piled up it runs a PASSIVE checkpoint,
-which copies what is committed without holding up readers or the writer.
+tells it how many rows each commit changed, and once `ROWS` have piled up (a round) it runs a PASSIVE
+checkpoint, which copies what is committed without holding up readers or the writer. A round of a
+thousand rows is about as many pages as SQLite's own checkpoints let the WAL hold; rounds of 32 rows cost
+the event loop 15-20% of its updates, in the thread's fsyncs of the WAL and in handing the GIL back and
+forth (bench/README.md, twenty-first round).
 
 A checkpoint stops a round short. With `synchronous` normal or full SQLite fsyncs the WAL before it copies
 frames, and the database file after a checkpoint that copied every frame, since that is what lets the
@@ -19,11 +22,12 @@ restart, as it always does.
 
 The WAL starts over from its beginning (and so stops growing) only when a write transaction begins with
 every frame copied back. The store drains the WAL as it nears `WAL_LIMIT` pages (storage/wal_drain.py):
-it first asks for a `flush` (a checkpoint, then an fsync of the database file, while writes go on), then
-for a checkpoint of the whole WAL (`request` with a token), which lets go of the pins, copies the rest
-and syncs the file, little of it left unsynced by then. The thread tells it after each checkpoint how far
-it got. When writes stop, the thread copies the rest back by itself after `IDLE` seconds, so that under
-light load the WAL restarts at the next write and stays short, as it did before the pins.
+it first asks for a `flush`, while writes go on: checkpoints of the whole WAL, each followed by an fsync
+of the database file, until one finds little new to copy (`FLUSH_TAIL`), since writes go on meanwhile;
+then for a checkpoint of the whole WAL with writes held back (`request` with a token), which copies and
+syncs what little came in since. The thread tells it after each checkpoint how far it got. When writes
+stop, the thread copies the rest back by itself after `IDLE` seconds, so that under light load the WAL
+restarts at the next write and stays short, as it did before the pins.
 """
 
 from __future__ import annotations
@@ -34,14 +38,23 @@ import sqlite3
 import threading
 from collections.abc import Callable
 
+from localviyo.storage.wal_drain import WAL_LIMIT
+
 log = logging.getLogger("localviyo")
 
-ROWS = 32  # rows changed between two checkpoints of the thread
-IDLE = 0.25  # seconds without a checkpoint after which the thread copies the rest of the WAL back
+ROWS = 1000  # rows changed between two checkpoints of the thread, at the default WAL limit
+IDLE = 0.25  # seconds without a round after which the thread copies the rest of the WAL back
+FLUSH_TAIL = 256  # pages: a flush checkpoints and syncs again until one copies no more than this
+FLUSH_ROUNDS = 4  # and at most this many times
 
 # After each checkpoint: pages in the WAL, pages copied back, and the token of the last checkpoint asked
 # for with `request` or `flush` before this one began (0: none).
 Report = Callable[[int, int, int], None]
+
+
+def round_rows(wal_limit: int) -> int:
+    """Rows in a round for a store whose WAL limit is `wal_limit` pages: as long a round, for its limit."""
+    return max(1, ROWS * wal_limit // WAL_LIMIT)
 
 
 class _Pins:
@@ -83,7 +96,15 @@ def _release(db: sqlite3.Connection) -> None:
 
 
 class Checkpointer:
-    def __init__(self, path: str, synchronous: int, report: Report | None = None, *, idle: float | None = IDLE) -> None:
+    def __init__(
+        self,
+        path: str,
+        synchronous: int,
+        report: Report | None = None,
+        *,
+        rows: int = ROWS,
+        idle: float | None = IDLE,
+    ) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
         self._pins = _Pins(path)
@@ -91,7 +112,8 @@ class Checkpointer:
         self._synchronous = synchronous
         self._report = report
         self._idle = idle  # None: never copy the rest of the WAL back unasked (for tests)
-        self._changed = 0  # rows committed since the last checkpoint was asked for (writers only)
+        self._rows = rows
+        self._changed = 0  # rows committed since the last round was asked for (writers only)
         self._token = 0  # of the last checkpoint asked for with `request` or `flush`
         self._state = threading.Condition()
         self._due = self._running = self._closing = False
@@ -102,7 +124,7 @@ class Checkpointer:
     def committed(self, rows: int) -> None:
         """A COMMIT changed `rows` rows. Called by writers, which the store serialises."""
         self._changed += rows
-        if self._changed >= ROWS:
+        if self._changed >= self._rows:
             self._changed = 0
             self._ask()
 
@@ -112,7 +134,8 @@ class Checkpointer:
         self._ask(token, whole=token is not None)
 
     def flush(self, token: int) -> None:
-        """Make a checkpoint of a round, then fsync the database file, and report `token`."""
+        """Copy the whole WAL back and fsync the database file, again while that finds much more to copy
+        (`FLUSH_TAIL`), and report `token`."""
         self._ask(token, flush=True)
 
     def _ask(self, token: int | None = None, *, whole: bool = False, flush: bool = False) -> None:
@@ -153,17 +176,34 @@ class Checkpointer:
                     self._state.notify_all()
 
     def _checkpoint(self, whole: bool, flush: bool) -> tuple[int, int]:
+        if flush:
+            return self._flush_file()
         if whole:
             self._pins.drop()  # and none after it: the next write may restart the WAL
         else:
             self._pins.renew()
         _, pages, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self._pins.drop_older()
-        if flush and self._synchronous:
+        return pages, copied
+
+    def _flush_file(self) -> tuple[int, int]:
+        """Checkpoints of the whole WAL, each with an fsync of the file after it, while the one before took
+        long enough for writes to add more than `FLUSH_TAIL` pages: the drain then holds writes back only
+        while the last few pages are copied and synced."""
+        self._pins.drop()
+        pages = copied = 0
+        for _ in range(FLUSH_ROUNDS):
+            before = copied
+            _, pages, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if not self._synchronous:
+                break  # nothing is synced: nothing took long
             try:
                 os.fdatasync(self._file)
             except OSError as error:  # SQLite's own sync, in the drain's checkpoint of the whole WAL, will tell
                 log.warning("could not sync the database file: %s", error)
+                break
+            if copied - before <= FLUSH_TAIL:
+                break
         return pages, copied
 
     def _drop_pins(self) -> None:

@@ -9,18 +9,20 @@ took 15-45 ms, three quarters of it waiting for the disk, two to six times a sec
 seventeenth round).
 
 So as the thread reports the WAL nearing `WAL_LIMIT` pages, the store drains it, in two steps. First it
-asks the thread for a flush: a checkpoint, then an fsync of the database file, while writes go on
-(`AHEAD`: it begins at three quarters of the limit, for the WAL goes on growing meanwhile). The
-thread's checkpoints leave the file's sync for later (storage/checkpoints.py), so this is where the pages
-copied since the WAL last restarted reach the disk, scattered over the file as they are: the longest part
-of a drain, which is why no write waits for it. Then, once the flush is reported, writes that arrive wait
-at `gate` (the app awaits it before it calls the store); the batch already open commits at the start of
-the next turn, not at the end of its turns (storage/group_commit.py), since no write can join it; the
-thread checkpoints the whole WAL after that commit (and syncs the file, what was copied since the flush);
-and once it reports every frame copied, with no commit since it was asked, the gate opens. The first write
-after it begins with the WAL wholly copied back, and SQLite restarts the WAL there, syncing its new
-header alone. Reads go on all the while. Writes wait for one batch's commit and one checkpoint, once per
-`WAL_LIMIT` pages.
+asks the thread for a flush while writes go on (`AHEAD`: it begins at three quarters of the limit, for
+the WAL goes on growing meanwhile): a checkpoint of the whole WAL, then an fsync of the database file,
+and again, as long as the writes made meanwhile leave much to copy. The thread's checkpoints leave the
+file's sync for later (storage/checkpoints.py), so this is where the pages copied since the WAL last
+restarted reach the disk, scattered over the file as they are: the longest part of a drain, which is why
+no write waits for it. Then, once the flush is reported, writes that arrive wait at `gate` (the app
+awaits it before it calls the store); the batch already open commits at the start of the next turn, not
+at the end of its turns (storage/group_commit.py), since no write can join it; the thread checkpoints the
+whole WAL after that commit (and syncs the file, the little copied since the flush); and once it reports
+every frame copied, with no commit since it was asked, the gate opens. The first write after it begins
+with the WAL wholly copied back, and SQLite restarts the WAL there, syncing its new header alone. Reads go
+on all the while. Writes wait for one batch's commit and one checkpoint of a few hundred pages, once per
+`WAL_LIMIT` pages: 3-9 ms on the 1,000,000-profile store of the benchmarks, where a flush of one
+checkpoint had them wait 40-60 ms (bench/README.md, twenty-first round).
 
 The drain is only ever a way to let the WAL restart: a write that does not wait (the admin API's, another
 thread's) is as correct as ever, and only delays the restart. If the thread cannot copy every frame (a
@@ -92,6 +94,10 @@ class WalDrain:
         self._asked += 1
         self.request(self._asked)
 
+    def _ask_unless_asked(self, asked: int) -> None:
+        if self.gate is not None and self._asked == asked:  # no commit since the gate closed
+            self._ask()
+
     def _report(self, log: int, done: int, token: int) -> None:
         if self._closed:
             return
@@ -101,7 +107,9 @@ class WalDrain:
                 self._flushing = False
                 self.gate = self.loop.create_future()
                 self._timer = self.loop.call_later(self.timeout, self.open)
-                self._ask()
+                # The batch open now commits at the start of the next turn, and asks for the checkpoint
+                # itself; asked at once as well, it would take two checkpoints, and two pairs of fsyncs.
+                self.loop.call_soon(self._ask_unless_asked, self._asked)
         elif self.gate is None:
             if log >= self._flush_at():
                 self._flushing = True
