@@ -6,8 +6,8 @@ loop stops for the copy and the fsyncs. Here a thread with a connection of its o
 tells it how many rows each commit changed, and once `ROWS` have piled up (a round) it runs a PASSIVE
 checkpoint, which copies what is committed without holding up readers or the writer. A round of a
 thousand rows is about as many pages as SQLite's own checkpoints let the WAL hold; rounds of 32 rows cost
-the event loop 15-20% of its updates, in the thread's fsyncs of the WAL and in handing the GIL back and
-forth (bench/README.md, twenty-first round).
+10-20% of the updates at 32 connections, in the thread's fsyncs of the WAL and the GIL handed back and
+forth, whose interrupts and waits the event loop shared (bench/README.md, twenty-first round).
 
 A checkpoint stops a round short. With `synchronous` normal or full SQLite fsyncs the WAL before it copies
 frames, and the database file after a checkpoint that copied every frame, since that is what lets the
