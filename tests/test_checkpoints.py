@@ -93,7 +93,7 @@ def test_the_thread_copies_pages_back_long_before_sqlite_would(serve: Serve) -> 
     thread, inline = serve("thread"), serve("inline")
     sizes = {"thread": thread.path.stat().st_size, "inline": inline.path.stat().st_size}
     for each in (thread, inline):
-        each.create(ROUND + ROUND // 2)  # a round and a half, in about 750 WAL pages
+        each.create(ROUND + ROUND // 2)  # a round and a half: about 780 WAL pages
         assert each.store.settle()
         assert _wal_pages(each.path) < 1000  # below SQLite's own checkpoint: it has not copied anything
     assert inline.path.stat().st_size == sizes["inline"]  # every new page still only in the WAL
