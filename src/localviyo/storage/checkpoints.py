@@ -44,8 +44,8 @@ log = logging.getLogger("localviyo")
 
 ROWS = 1000  # rows changed between two checkpoints of the thread, at the default WAL limit
 IDLE = 0.25  # seconds without a round after which the thread copies the rest of the WAL back
-FLUSH_TAIL = 256  # pages: a flush checkpoints and syncs again until one copies no more than this
-FLUSH_ROUNDS = 4  # and at most this many times
+FLUSH_TAIL = 256  # pages, at the default WAL limit: a flush copies and syncs again while it finds more
+FLUSH_ROUNDS = 4  # and at most this many times, and not once the WAL has reached its limit
 
 # After each checkpoint: pages in the WAL, pages copied back, and the token of the last checkpoint asked
 # for with `request` or `flush` before this one began (0: none).
@@ -54,7 +54,11 @@ Report = Callable[[int, int, int], None]
 
 def round_rows(wal_limit: int) -> int:
     """Rows in a round for a store whose WAL limit is `wal_limit` pages: as long a round, for its limit."""
-    return max(1, ROWS * wal_limit // WAL_LIMIT)
+    return _scaled(ROWS, wal_limit)
+
+
+def _scaled(value: int, wal_limit: int) -> int:
+    return max(1, value * wal_limit // WAL_LIMIT)
 
 
 class _Pins:
@@ -102,9 +106,10 @@ class Checkpointer:
         synchronous: int,
         report: Report | None = None,
         *,
-        rows: int = ROWS,
+        limit: int = WAL_LIMIT,
         idle: float | None = IDLE,
     ) -> None:
+        """`limit`: the store's WAL limit in pages (storage/wal_drain.py), which sets how long a round is."""
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
         self._pins = _Pins(path)
@@ -112,7 +117,7 @@ class Checkpointer:
         self._synchronous = synchronous
         self._report = report
         self._idle = idle  # None: never copy the rest of the WAL back unasked (for tests)
-        self._rows = rows
+        self._limit, self._rows, self._tail = limit, round_rows(limit), _scaled(FLUSH_TAIL, limit)
         self._changed = 0  # rows committed since the last round was asked for (writers only)
         self._token = 0  # of the last checkpoint asked for with `request` or `flush`
         self._state = threading.Condition()
@@ -188,8 +193,8 @@ class Checkpointer:
 
     def _flush_file(self) -> tuple[int, int]:
         """Checkpoints of the whole WAL, each with an fsync of the file after it, while the one before took
-        long enough for writes to add more than `FLUSH_TAIL` pages: the drain then holds writes back only
-        while the last few pages are copied and synced."""
+        long enough for writes to add more than `FLUSH_TAIL` pages, and the WAL is short of its limit: the
+        drain then holds writes back only while the last few pages are copied and synced."""
         self._pins.drop()
         pages = copied = 0
         for _ in range(FLUSH_ROUNDS):
@@ -202,8 +207,8 @@ class Checkpointer:
             except OSError as error:  # SQLite's own sync, in the drain's checkpoint of the whole WAL, will tell
                 log.warning("could not sync the database file: %s", error)
                 break
-            if copied - before <= FLUSH_TAIL:
-                break
+            if copied - before <= self._tail or pages >= self._limit:
+                break  # little came in meanwhile, or too much: the drain's gate should shut now
         return pages, copied
 
     def _drop_pins(self) -> None:

@@ -21,7 +21,7 @@ from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 from localviyo.storage.base import KeyRecord
-from localviyo.storage.checkpoints import Checkpointer, round_rows
+from localviyo.storage.checkpoints import Checkpointer
 from localviyo.storage.group_commit import GroupCommit
 from localviyo.storage.relational import Connection, RelationalStore
 from localviyo.storage.wal_drain import AUTOCHECKPOINT, WAL_LIMIT, WalDrain
@@ -209,8 +209,7 @@ class SQLiteStore(RelationalStore):
                 # SQLite's own checkpoint stays, as a last resort should drains not restart the WAL.
                 self._db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT * self.wal_limit}")
                 self._changes_seen = self._db.total_changes
-                rows = round_rows(self.wal_limit)
-                checkpointer = Checkpointer(self.path, self._synchronous, self._checkpointed, rows=rows)
+                checkpointer = Checkpointer(self.path, self._synchronous, self._checkpointed, limit=self.wal_limit)
                 drain = WalDrain(loop, checkpointer.request, checkpointer.flush, limit=self.wal_limit)
                 self._checkpointer, self._drain = checkpointer, drain
 

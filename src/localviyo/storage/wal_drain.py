@@ -95,9 +95,9 @@ class WalDrain:
         self._asked += 1
         self.request(self._asked)
 
-    def _ask_unless_asked(self, asked: int) -> None:
-        if self.gate is not None and self._asked == asked:  # no commit since the gate closed
-            self._ask()
+    def _request_unless_asked(self, token: int) -> None:
+        if self.gate is not None and self._asked == token:  # no commit has asked since the gate closed
+            self.request(token)
 
     def _report(self, log: int, done: int, token: int) -> None:
         if self._closed:
@@ -110,7 +110,10 @@ class WalDrain:
                 self._timer = self.loop.call_later(self.timeout, self.open)
                 # The batch open now commits at the start of the next turn, and asks for the checkpoint
                 # itself; asked at once as well, it would take two checkpoints, and two pairs of fsyncs.
-                self.loop.call_soon(self._ask_unless_asked, self._asked)
+                # The token is taken now all the same: a report of a checkpoint begun before the gate
+                # closed must not open it.
+                self._asked += 1
+                self.loop.call_soon(self._request_unless_asked, self._asked)
         elif self.gate is None:
             if log >= self._flush_at():
                 self._flushing = True
