@@ -21,7 +21,7 @@ whole WAL after that commit (and syncs the file, the little copied since the flu
 every frame copied, with no commit since it was asked, the gate opens. The first write after it begins
 with the WAL wholly copied back, and SQLite restarts the WAL there, syncing its new header alone. Reads go
 on all the while. Writes wait for one batch's commit and one checkpoint of a few hundred pages, once per
-`WAL_LIMIT` pages: 2-18 ms on the 1,000,000-profile store of the benchmarks, where a flush of a single
+`WAL_LIMIT` pages: 9-30 ms on the 1,000,000-profile store of the benchmarks, where a flush of a single
 checkpoint, and a checkpoint asked for before the open batch committed as well as after, had them wait
 40-60 ms (bench/README.md, twenty-first round).
 
