@@ -185,10 +185,15 @@ class Checkpointer:
             return self._flush_file()
         if whole:
             self._pins.drop()  # and none after it: the next write may restart the WAL
-        else:
-            self._pins.renew()
-        _, pages, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return self._copy()
+        self._pins.renew()
+        counts = self._copy()
         self._pins.drop_older()
+        return counts
+
+    def _copy(self) -> tuple[int, int]:
+        """A PASSIVE checkpoint: the pages in the WAL, and how many of them are copied back."""
+        _, pages, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return pages, copied
 
     def _flush_file(self) -> tuple[int, int]:
@@ -199,7 +204,7 @@ class Checkpointer:
         pages = copied = 0
         for _ in range(FLUSH_ROUNDS):
             before = copied
-            _, pages, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            pages, copied = self._copy()
             if not self._synchronous:
                 break  # nothing is synced: nothing took long
             try:
