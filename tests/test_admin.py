@@ -81,12 +81,14 @@ def test_the_journal_keeps_every_api_request_however_it_ends_and_no_admin_call(s
     assert server.http.request("OPTIONS", "/api/profiles/").status_code == 204
     assert server.api("GET", f"/api/profiles/{MISSING}/").status_code == 404  # the operation's own 404
     assert server.admin("GET", "health").status_code == 200
+    assert server.api("GET", "/__localviyox/health").status_code == 404  # not the admin API, only named like it
     entries = [(entry.method, entry.path, entry.status, entry.operation) for entry in server.app.journal]
     assert entries == [
         ("GET", "/api/nowhere/", 404, None),
         ("DELETE", f"/api/profiles/{MISSING}/", 405, None),
         ("OPTIONS", "/api/profiles/", 204, None),
         ("GET", f"/api/profiles/{MISSING}/", 404, "get_profile"),
+        ("GET", "/__localviyox/health", 404, None),
     ]
 
 

@@ -31,6 +31,13 @@ UNKNOWN_ACCOUNT = "No account named {name!r}."
 FROZEN_CLOCK_ONLY = "This server's clock cannot be controlled."
 
 _encode = msgspec.json.Encoder().encode
+
+
+def is_admin(path: str) -> bool:
+    """Whether `path` is the admin API's: `/__localviyo` itself or below it, not a name that begins so."""
+    return path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/")
+
+
 RULES = DocumentRules(mismatch_status=400)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from localviyo import jsonapi
 from localviyo.admin import MAX_BODY_BYTES as ADMIN_MAX_BODY_BYTES
-from localviyo.admin import PREFIX, Admin, seed_changes
+from localviyo.admin import Admin, is_admin, seed_changes
 from localviyo.api.auth import authenticate
 from localviyo.api.querystring import field_count
 from localviyo.api.request import MAX_BODY_BYTES, MAX_QUERY_PARAMETERS, TOO_DEEP, Request, Response, read_body
@@ -86,10 +86,11 @@ class LocalviyoApp:
         started = time.perf_counter()
         request: Request | None = None
         operation: Operation | None = None
+        admin = False
         try:
             request = self._request(scope)
             path = request.path
-            admin = path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/")
+            admin = is_admin(path)
             if admin:
                 response = await self._admin(request, receive)
             else:
@@ -130,7 +131,7 @@ class LocalviyoApp:
         headers.append((b"content-length", b"%d" % len(body)))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
-        if request is not None and not request.path.startswith(PREFIX):  # the admin API is not journaled
+        if request is not None and not admin:  # the admin API is not journaled
             self.journal.record(
                 self.clock.time(),
                 request.method,

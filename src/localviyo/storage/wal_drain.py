@@ -92,8 +92,13 @@ class WalDrain:
             self._ask()
 
     def _ask(self) -> None:
+        self.request(self._next_token())
+
+    def _next_token(self) -> int:
+        """A new token for a checkpoint asked for: from now on, reports of those begun before it no longer
+        count."""
         self._asked += 1
-        self.request(self._asked)
+        return self._asked
 
     def _request_unless_asked(self, token: int) -> None:
         if self.gate is not None and self._asked == token:  # no commit has asked since the gate closed
@@ -112,13 +117,11 @@ class WalDrain:
                 # itself; asked at once as well, it would take two checkpoints, and two pairs of fsyncs.
                 # The token is taken now all the same: a report of a checkpoint begun before the gate
                 # closed must not open it.
-                self._asked += 1
-                self.loop.call_soon(self._request_unless_asked, self._asked)
+                self.loop.call_soon(self._request_unless_asked, self._next_token())
         elif self.gate is None:
             if log >= self._flush_at():
                 self._flushing = True
-                self._asked += 1
-                self.flush(self._asked)
+                self.flush(self._next_token())
         elif token == self._asked and done >= log:
             self.open()
 
