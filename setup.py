@@ -1,6 +1,6 @@
 """Compiles the modules on localviyo's request path with mypyc; everything else is in pyproject.toml.
 
-Compiled, they serve an update in about three quarters of the time (bench/README.md, nineteenth round).
+Compiled, they serve an update in about three quarters of the time (bench/ROUNDS.md, nineteenth round).
 Beside them goes `compiled.json`, each module and the SHA-256 of the source it was compiled from, by which
 `localviyo.compiled` refuses to run a compiled module whose source has changed since.
 `LOCALVIYO_COMPILE=0 pip install .` installs plain Python; an editable install (`pip install -e .`)

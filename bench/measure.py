@@ -151,7 +151,7 @@ def paired(
         taken: list[list[tuple[WrkResult, dict[str, float]]]] = [[] for _ in servers]
         for turn in range(rounds):
             # Where a server stands in the order of turns moved its figures (a control run of identical
-            # servers, bench/README.md, sixth round), so the order changes from round to round.
+            # servers, bench/ROUNDS.md, sixth round), so the order changes from round to round.
             for index in turn_order(len(servers), turn):
                 taken[index].append(measure(run, servers[index][0], scripts[index], connections, duration))
         for (server, _, size), runs in zip(servers, taken, strict=True):

@@ -5,7 +5,7 @@ pages that no process maps and that were seen accessed in at most one of ten sam
 for a minute, are dropped, whatever memory is free. A store of 10,000 profiles under load is touched all
 over every second and stays. A store of 1,000,000 under random updates is not: each of its pages is
 touched every few minutes, so the scheme drops the store while it is in use, and its server reads pages
-back from disk on its event loop (bench/README.md, eighth round).
+back from disk on its event loop (bench/ROUNDS.md, eighth round).
 
 So the suite reads every store into the cache before each benchmark (`warm`) and, unless asked not to
 (`--os-cache as-is`), keeps every working copy mapped into its own process while its servers run

@@ -79,7 +79,7 @@ def pack_values(source: Path, target: Path) -> int:
 
     The script reads them as one block of C memory (LuaJIT's ffi), outside the Lua heap: a table of a
     million strings made LuaJIT's collector stall wrk's thread for ~100 ms at a time, and even one 27 MB
-    Lua string still stalled it for 30-40 ms now and then, in every latency it measured (bench/README.md,
+    Lua string still stalled it for 30-40 ms now and then, in every latency it measured (bench/ROUNDS.md,
     tenth round). Without ffi, the script falls back to one Lua string.
     """
     values = [line for line in source.read_text().split("\n") if line]

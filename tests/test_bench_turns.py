@@ -1,5 +1,5 @@
 """bench/measure.py's order of turns: every server takes every round once, and the order changes from round
-to round, so that no server always stands at the same place or follows the same server (bench/README.md,
+to round, so that no server always stands at the same place or follows the same server (bench/ROUNDS.md,
 sixth round)."""
 
 from __future__ import annotations

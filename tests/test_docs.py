@@ -1,4 +1,5 @@
-"""The README tells the truth: its commands are the ones CI runs, its settings table is the settings."""
+"""The README tells the truth: its commands are the ones CI runs, its settings table is the settings, and
+the rounds of the benchmarks' record it and the code cite are there."""
 
 from __future__ import annotations
 
@@ -45,3 +46,46 @@ def test_every_command_is_documented() -> None:
 
 def test_differences_section_exists() -> None:
     assert "## Differences from Klaviyo" in README
+
+
+# The record of the performance work is cited by round from code and docs ("bench/ROUNDS.md, ninth
+# round"): each citation must name a round the record has, or it points nowhere.
+_UNITS = "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth"
+_TEENS = "tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth"
+_ORDINAL = rf"(?:twenty-(?:{_UNITS})|twentieth|{_TEENS}|{_UNITS})"
+_CITATION = re.compile(rf"bench/ROUNDS\.md\)?,[\s#]*({_ORDINAL})(?:[\s#]+and[\s#]+({_ORDINAL}))?[\s#]+rounds?\b")
+
+
+def _rounds() -> set[str]:
+    text = (ROOT / "bench" / "ROUNDS.md").read_text()
+    return {name.lower() for name in re.findall(rf"^## ({_ORDINAL}) round \(", text, re.MULTILINE | re.IGNORECASE)}
+
+
+def _sources() -> list[Path]:
+    scripts = (path for name in ("src", "bench", "tests") for path in (ROOT / name).rglob("*.py"))
+    return [ROOT / "README.md", ROOT / "setup.py", *scripts]
+
+
+def test_every_round_cited_is_in_the_record() -> None:
+    rounds = _rounds()
+    assert {"second", "ninth", "twenty-first", "twenty-second"} <= rounds
+    cited = 0
+    for path in _sources():
+        for match in _CITATION.finditer(path.read_text()):
+            for name in filter(None, match.groups()):
+                assert name in rounds, f"{path.relative_to(ROOT)} cites the {name} round of bench/ROUNDS.md"
+                cited += 1
+    assert cited >= 20  # the citations are found at all
+
+
+def test_the_bench_readme_cites_rounds_the_record_has_and_links_to_files_that_exist() -> None:
+    text = (ROOT / "bench" / "README.md").read_text()
+    rounds = _rounds()
+    for name in re.findall(rf"\(({_ORDINAL}) round", text):
+        assert name in rounds, name
+    for document in (README, text):
+        for target in re.findall(r"\]\(([\w./-]+\.md)\)", document):
+            base = ROOT if document is README else ROOT / "bench"
+            assert (base / target).is_file(), target
+    for heading in ("## Targets", "## The scale target: where it stands", "## Latest figures"):
+        assert heading in text, heading

@@ -1,5 +1,5 @@
 """What a serving SQLite connection changes about itself, through a real server: the page cache grows to
-`SERVING_CACHE_KIB` while it serves (bench/README.md, fifteenth round) and is SQLite's default again after;
+`SERVING_CACHE_KIB` while it serves (bench/ROUNDS.md, fifteenth round) and is SQLite's default again after;
 and once the server stops, the thread that ran it is an ordinary caller again."""
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ class LocalviyoApp:
                 await self._lifespan(receive, send)
             return
         # One coroutine from request to journal for an API call on an inline store (the path every request
-        # of a benchmark takes): each coroutine, closure or copy more costs every request (bench/README.md,
+        # of a benchmark takes): each coroutine, closure or copy more costs every request (bench/ROUNDS.md,
         # thirteenth round).
         started = time.perf_counter()
         request: Request | None = None

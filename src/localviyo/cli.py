@@ -149,7 +149,7 @@ def worker_app() -> Any:
 def _settled(app: Any) -> Any:
     """The app, with everything made so far (modules, app, store) moved out of the garbage collector's
     sight: a full collection then walks only what requests leave behind. Measured on Update Profile, +4%
-    and +11% requests per second in two paired runs (bench/README.md). Only in a process of our own: `serve`, not the
+    and +11% requests per second in two paired runs (bench/ROUNDS.md). Only in a process of our own: `serve`, not the
     pytest fixture, which shares the test run's process."""
     gc.freeze()
     return app

@@ -21,7 +21,7 @@ _decode = msgspec.json.Decoder().decode
 
 
 # Request and Response are plain classes rather than dataclasses: compiled (setup.py), their __init__ runs
-# as native code, where a dataclass's generated one stays Python (2-5% of an update; bench/README.md,
+# as native code, where a dataclass's generated one stays Python (2-5% of an update; bench/ROUNDS.md,
 # nineteenth round).
 class Request:
     def __init__(

@@ -3,7 +3,7 @@
 Why not `loop.create_server`: on uvloop it accepts one connection per turn of the loop. When 32 clients
 connect at once to a server that is busy answering, the last of them waits 32 turns, each longer than the
 one before as the connections already taken send more requests: about 170 ms on a Find by email at
-1,000,000 profiles (bench/README.md, tenth round), while every answer in between took under 17 ms. Here
+1,000,000 profiles (bench/ROUNDS.md, tenth round), while every answer in between took under 17 ms. Here
 the loop is told when the socket is readable, and everything in its queue is taken then (up to the
 backlog, so that a flood of connections cannot keep the loop from the requests in progress).
 """

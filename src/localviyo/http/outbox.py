@@ -3,7 +3,7 @@
 A write to a TCP socket on loopback does the receiver's work too, in the sender's system call: it wakes
 the client's thread if it sleeps. On a virtual machine that wake-up is an interrupt sent to another
 virtual CPU, and it took ~11% of the server's CPU time (perf: `sock_def_readable` under every `send`;
-bench/README.md, eleventh round). A server busy with many connections answers them one after another, a
+bench/ROUNDS.md, eleventh round). A server busy with many connections answers them one after another, a
 few hundred microseconds apart, so the client has gone back to sleep before each answer and every answer
 wakes it.
 

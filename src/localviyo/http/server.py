@@ -6,7 +6,7 @@ thread: it stops listening, lets the answers in progress finish (up to `shutdown
 every connection, then runs the lifespan's shutdown.
 
 Why not uvicorn, which served localviyo until it was measured: the Python that turns each request into
-ASGI messages and back cost more than localviyo's own work on a Get Profile (bench/README.md, ninth round).
+ASGI messages and back cost more than localviyo's own work on a Get Profile (bench/ROUNDS.md, ninth round).
 """
 
 from __future__ import annotations

@@ -7,14 +7,14 @@ tells it how many rows each commit changed, and once `ROWS` have piled up (a rou
 checkpoint, which copies what is committed without holding up readers or the writer. A round of a
 thousand rows is about as many pages as SQLite's own checkpoints let the WAL hold; rounds of 32 rows cost
 10-20% of the updates at 32 connections, in the thread's fsyncs of the WAL and the GIL handed back and
-forth, whose interrupts and waits the event loop shared (bench/README.md, twenty-first round).
+forth, whose interrupts and waits the event loop shared (bench/ROUNDS.md, twenty-first round).
 
 A checkpoint stops a round short. With `synchronous` normal or full SQLite fsyncs the WAL before it copies
 frames, and the database file after a checkpoint that copied every frame, since that is what lets the
 WAL start over; after one that copies some of them it leaves the file to the operating system. On a large
 store the pages an update changes lie far apart in the file, and syncing them a few dozen at a time, a few
 hundred times a second, cost the 1,000,000-profile store of the benchmarks 5-28% of its updates
-(bench/README.md, twentieth round). So before each checkpoint the thread begins a read transaction at the
+(bench/ROUNDS.md, twentieth round). So before each checkpoint the thread begins a read transaction at the
 WAL's end (`_Pins`), and keeps it until the checkpoint after: SQLite never copies frames past a reader's
 snapshot, so each checkpoint copies up to where the one before began, syncs the WAL, and leaves the
 file's sync for later. Nothing about durability changes: SQLite still syncs the file before the WAL may

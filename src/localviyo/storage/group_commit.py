@@ -9,7 +9,7 @@ So writes made on the event loop's thread each run in a `SAVEPOINT` inside one `
 transaction, which stays open through the loop's next two turns (`OPEN_TURNS`), so that the requests
 that came in while the earlier turns ran join it too, and is committed at the start of the turn after
 them. Committed at the start of the first turn after its own, as it was until the eighteenth round of
-bench/README.md, a batch of updates at 32 connections held about 11 of them; open for three turns, about
+bench/ROUNDS.md, a batch of updates at 32 connections held about 11 of them; open for three turns, about
 30, and the server made 1-3% more updates a second at 32 connections and 4-10% more at 128. A write
 that fails rolls back to its savepoint and leaves the others alone, so each request is as atomic as with
 a transaction of its own, and the requests of a batch run one after the other, each seeing the last
@@ -17,7 +17,7 @@ one's writes, as they would have one transaction at a time.
 
 A write that changes the file with one statement at most (an update, a create: reads, then one `UPDATE`
 or `INSERT`) needs no savepoint: SQLite undoes a statement that fails by itself, and the transaction goes
-on. Opening and releasing one cost about 6% of an update's time on the loop (bench/README.md, twelfth
+on. Opening and releasing one cost about 6% of an update's time on the loop (bench/ROUNDS.md, twelfth
 round). Should such a write fail after its statement has changed rows, nothing can undo it alone, so the
 whole batch is rolled back and answered 500, as when its COMMIT fails. The connection's count of changed
 rows tells; it also counts the rows a trigger wrote before its statement failed, so such a failure costs
@@ -31,7 +31,7 @@ waits for the commit.
 
 Reads of a turn share a transaction too. Outside one, each `SELECT` is a read transaction of its own:
 SQLite takes a read lock on the WAL and checks the WAL index before it and lets go after it, which cost
-about a third of a lookup by id on the benchmark machine (bench/README.md, fourteenth round). So the
+about a third of a lookup by id on the benchmark machine (bench/ROUNDS.md, fourteenth round). So the
 first read of a turn with no batch open begins a (deferred) transaction, and a callback it queues ends it
 at the start of the next turn; a write of the same turn ends it first and opens its batch, and the
 reads after that write run in the batch, as before, as do those of the next turns while it is open.
@@ -54,7 +54,7 @@ from collections.abc import Callable
 log = logging.getLogger("localviyo")
 
 # The turns of the event loop a batch stays open for, the one it began in included: the requests of the
-# later turns came in while the earlier ones ran (bench/README.md, eighteenth round).
+# later turns came in while the earlier ones ran (bench/ROUNDS.md, eighteenth round).
 OPEN_TURNS = 3
 
 

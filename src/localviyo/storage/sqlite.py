@@ -97,7 +97,7 @@ class _Transaction(_Locked):
 # SQLite's page cache on a serving connection, in KiB (SQLite's default is 2,000): enough for all of a
 # store of 10,000 profiles, or for the inner pages of a store of 1,000,000, which a batch of 128 updates
 # would otherwise push out of the default one: 3-5% more updates a second at 128 connections at either
-# size (bench/README.md, fifteenth round). Pages are allocated as they are read: a small store costs little.
+# size (bench/ROUNDS.md, fifteenth round). Pages are allocated as they are read: a small store costs little.
 SERVING_CACHE_KIB = 32 * 1024
 
 # `PRAGMA synchronous` in WAL mode, as the `sqlite_synchronous` setting names it. full: every COMMIT waits

@@ -5,7 +5,7 @@ copied back into the database file (storage/checkpoints.py). Under load that mom
 itself: each of the checkpoint thread's checkpoints stops a round short. SQLite's own remedy, a checkpoint
 in the COMMIT that takes the WAL past a limit, runs on the event loop and syncs both files; on the
 1,000,000-profile store of the benchmarks, on a machine where updates ran at 9,000 a second, that COMMIT
-took 15-45 ms, three quarters of it waiting for the disk, two to six times a second (bench/README.md,
+took 15-45 ms, three quarters of it waiting for the disk, two to six times a second (bench/ROUNDS.md,
 seventeenth round).
 
 So as the thread reports the WAL nearing `WAL_LIMIT` pages, the store drains it, in two steps. First it
@@ -23,7 +23,7 @@ with the WAL wholly copied back, and SQLite restarts the WAL there, syncing its 
 on all the while. Writes wait for one batch's commit and one checkpoint of a few hundred pages, once per
 `WAL_LIMIT` pages: 9-30 ms on the 1,000,000-profile store of the benchmarks, where a flush of a single
 checkpoint, and a checkpoint asked for before the open batch committed as well as after, had them wait
-40-60 ms (bench/README.md, twenty-first round).
+40-60 ms (bench/ROUNDS.md, twenty-first round).
 
 The drain is only ever a way to let the WAL restart: a write that does not wait (the admin API's, another
 thread's) is as correct as ever, and only delays the restart. If the thread cannot copy every frame (a
