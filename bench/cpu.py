@@ -2,7 +2,8 @@
 
 `machine()` is the machine's busy CPU time and its steal time (the hypervisor running another guest
 while ours had work) from one reading of /proc/stat, `busy()` the first of the two; `process_tree()` is
-the CPU time of a process and its descendants (a `--workers` server is a supervisor and its workers). A
+the CPU time of a process and its descendants (a `--workers` server is a supervisor and its workers),
+`main_thread()` that of a one-process server's event loop alone. A
 measurement records the cores used by everything else ("other CPU": neither the server nor wrk), so a
 figure taken while other work ran says so, and the steal time, which on a VM comes in slices of about
 10 ms that every request in flight waits out. `wait_for_quiet` holds a series back until the
@@ -89,18 +90,30 @@ def pin_process(pid: int, cores: frozenset[int]) -> bool:
     return True
 
 
+def _seconds(stat: Path) -> float | None:
+    """CPU seconds (user + system) in a /proc `stat` file; None once its process or thread is gone."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
 def process_tree(pid: int) -> float:
     """CPU seconds (user + system) used so far by `pid` and its live descendants."""
-    total = 0.0
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return total
-    fields = stat.rsplit(")", 1)[1].split()
-    total += (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-    for child in _children(pid):
-        total += process_tree(child)
-    return total
+    own = _seconds(Path(f"/proc/{pid}/stat"))
+    if own is None:
+        return 0.0
+    return own + sum(process_tree(child) for child in _children(pid))
+
+
+def main_thread(pid: int) -> float | None:
+    """CPU seconds used so far by the first thread of `pid`, the one that runs a one-process server's
+    event loop (its checkpoint thread and the like apart); None for a server of several processes, whose
+    loops are in its workers, or without /proc."""
+    if _children(pid):
+        return None
+    return _seconds(Path(f"/proc/{pid}/task/{pid}/stat"))
 
 
 def other_cores(seconds: float = 1.0, *, exclude: int | None = None) -> float:

@@ -58,21 +58,25 @@ def measure(
         if cores >= options.quiet_threshold:
             run.log(f"  note: other work is using {cores:.2f} cores; measuring anyway")
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started, (busy, stolen), own = time.perf_counter(), cpu.machine(), cpu.process_tree(server.process.pid)
+    pid = server.process.pid
+    started, (busy, stolen), own, loop = time.perf_counter(), cpu.machine(), cpu.process_tree(pid), cpu.main_thread(pid)
     result = _wrk(run, server, script, connections, duration)
     seconds = time.perf_counter() - started
-    own = cpu.process_tree(server.process.pid) - own
+    own, loop_after = cpu.process_tree(pid) - own, cpu.main_thread(pid)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     busy_after, stolen_after = cpu.machine()
     stolen = stolen_after - stolen
     other = max(0.0, busy_after - busy - own - wrk)
-    return result, {
+    usage = {
         "server_cores": round(own / seconds, 2),
         "wrk_cores": round(wrk / seconds, 2),
         "other_cores": round(other / seconds, 2),
         "steal_cores": round(stolen / seconds, 3),
     }
+    if loop is not None and loop_after is not None:  # a server of one process: its event loop's share
+        usage["loop_cores"] = round((loop_after - loop) / seconds, 2)
+    return result, usage
 
 
 def _wrk(run: Run, server: Server, script: Path, connections: int, duration: int) -> WrkResult:

@@ -88,6 +88,8 @@ class Run:
             f" {result.rps:>9,.0f} req/s  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms"
             + (f"  non-2xx {result.non_2xx}" if result.non_2xx else "")
             + (f"  socket errors {result.socket_errors}" if result.socket_errors else "")
-            + f"  cpu: server {usage['server_cores']:.2f} wrk {usage['wrk_cores']:.2f} other {usage['other_cores']:.2f}"
+            + f"  cpu: server {usage['server_cores']:.2f}"
+            + (f" (loop {usage['loop_cores']:.2f})" if "loop_cores" in usage else "")
+            + f" wrk {usage['wrk_cores']:.2f} other {usage['other_cores']:.2f}"
             + f" steal {usage['steal_cores']:.2f}"
         )

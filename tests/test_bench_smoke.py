@@ -59,6 +59,11 @@ def test_bench_smoke(tmp_path: Path) -> None:
         for name in ("server_cores", "wrk_cores", "other_cores", "steal_cores"):
             assert 0 <= run[name] <= (os.cpu_count() or 1), (where, name)
         assert run["server_cores"] > 0, where
+        # A one-process server's event loop, within the process's own figure (both rounded to 0.01).
+        if run["store"].startswith("postgresql-") and run["store"] != "postgresql-1w":
+            assert "loop_cores" not in run, where  # a supervisor and its workers: no one loop to speak of
+        else:
+            assert 0 < run["loop_cores"] <= run["server_cores"] + 0.01, where
 
     def servers(benchmark: str, store: str) -> set[str]:
         return {run["server"] for run in runs if run["benchmark"] == benchmark and run["store"] == store}
