@@ -52,7 +52,7 @@ COMPILED = [
 # Builds that put the compiled modules in `src` (an editable install), rather than in a wheel.
 IN_PLACE = {"editable_wheel", "develop", "--inplace"}
 # What pip asks of this file before it builds: the metadata, which does not depend on the extensions.
-# Planning them is mypy's whole analysis of the modules, five seconds each time.
+# Planning them is mypy's whole analysis of the modules, a few seconds each time.
 METADATA = {"egg_info", "dist_info"}
 
 
