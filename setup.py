@@ -65,7 +65,7 @@ def clear_compiled() -> None:
 
 
 def extensions() -> list[object]:
-    if sys.argv[1:2] and sys.argv[1] in METADATA:
+    if METADATA.intersection(sys.argv[1:2]):
         return []
     if IN_PLACE.intersection(sys.argv[1:]):
         clear_compiled()  # an earlier build's modules, which this one may not compile again

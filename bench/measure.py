@@ -59,7 +59,8 @@ def measure(
             run.log(f"  note: other work is using {cores:.2f} cores; measuring anyway")
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     pid = server.process.pid
-    started, (busy, stolen), own, loop = time.perf_counter(), cpu.machine(), cpu.process_tree(pid), cpu.main_thread(pid)
+    own, loop = cpu.process_tree(pid), cpu.main_thread(pid)
+    started, (busy, stolen) = time.perf_counter(), cpu.machine()
     result = _wrk(run, server, script, connections, duration)
     seconds = time.perf_counter() - started
     own, loop_after = cpu.process_tree(pid) - own, cpu.main_thread(pid)

@@ -83,9 +83,8 @@ def test_the_bench_readme_cites_rounds_the_record_has_and_links_to_files_that_ex
     rounds = _rounds()
     for name in re.findall(rf"\(({_ORDINAL}) round", text):
         assert name in rounds, name
-    for document in (README, text):
+    for document, base in ((README, ROOT), (text, ROOT / "bench")):
         for target in re.findall(r"\]\(([\w./-]+\.md)\)", document):
-            base = ROOT if document is README else ROOT / "bench"
             assert (base / target).is_file(), target
     for heading in ("## Targets", "## The scale target: where it stands", "## Latest figures"):
         assert heading in text, heading
